@@ -10,6 +10,8 @@ from accounts.choices import Role
 from accounts.tests.factories import CustomerFactory, ProviderFactory, member
 from assets.tests.factories import AssetFactory, SiteFactory
 
+pytest_plugins = ["fleet.testing.browser"]
+
 
 def pytest_collection_modifyitems(config, items):
     """Skip PostgreSQL-only tests on SQLite, and browser tests where Chromium is not installed."""
