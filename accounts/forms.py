@@ -1,5 +1,7 @@
 """Portal forms of accounts."""
 
+import unicodedata
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.contrib.auth.tokens import default_token_generator
@@ -8,13 +10,26 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext_lazy as _
 
 from accounts.choices import CUSTOMER_ROLES, Role
-from accounts.models import Organisation
+from accounts.models import Organisation, User
 
 
 class EmailAuthenticationForm(AuthenticationForm):
     username = forms.EmailField(
         label=_("E-mail address"), widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
+
+    def clean_username(self) -> str:
+        # Addresses are stored lower-cased; phones capitalise the first letter. The lockout counts per address.
+        return self.cleaned_data["username"].lower()
+
+
+class InvitationAwarePasswordResetForm(PasswordResetForm):
+    """Also reaches invited users who have not chosen a password yet, once their invitation link expired."""
+
+    def get_users(self, email):
+        wanted = unicodedata.normalize("NFKC", email).casefold()
+        users = User.objects.filter(email__iexact=email, is_active=True)
+        return (user for user in users if unicodedata.normalize("NFKC", user.email).casefold() == wanted)
 
 
 class UserCreateForm(forms.Form):

@@ -6,13 +6,14 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views import View
 from django.views.generic import FormView
 
 from accounts import selectors, services
 from accounts.choices import OrganisationKind, Role
 from accounts.filters import MembershipFilterSet, OrganisationFilterSet
-from accounts.forms import EmailAuthenticationForm, UserCreateForm
+from accounts.forms import EmailAuthenticationForm, InvitationAwarePasswordResetForm, UserCreateForm
 from accounts.roles import Capability
 from fleet.tables import Column
 from fleet.views import FilteredListView, PortalMixin, TenantDetailView
@@ -40,6 +41,7 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    form_class = InvitationAwarePasswordResetForm
     template_name = "accounts/form_page.html"
     email_template_name = "accounts/email/password_reset.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"
@@ -81,7 +83,7 @@ MEMBER_COLUMNS = (
     Column("name", _("Name"), "user__last_name", sort="user__last_name"),
     Column("organisation", _("Organisation"), "organisation__name", sort="organisation__name"),
     Column("role", _("Role"), "role", sort="role", choices=dict(Role.choices)),
-    Column("active", _("Active"), "user__is_active", sort="user__is_active"),
+    Column("active", pgettext_lazy("user account", "Active"), "user__is_active", sort="user__is_active"),
     Column("last_login", _("Last sign-in"), "user__last_login", sort="user__last_login"),
 )
 

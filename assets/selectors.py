@@ -3,17 +3,18 @@
 from django.db.models import Count, Q, QuerySet
 
 from accounts.models import User
+from assets.choices import AssetStatus
 from assets.models import Asset, AssetEvent, AssetModel, Manufacturer, PartType, Site
 
 DASHBOARD_SITES = 25
 
 
 def site_list(*, user: User) -> QuerySet[Site]:
-    """Sites the user may see, with their customer and counts of assets (all and in service)."""
+    """Sites the user may see, with their customer and the count of their assets that are not retired."""
     return (
         Site.objects.visible_to(user)
         .select_related("customer")
-        .annotate(asset_count=Count("assets", filter=~Q(assets__status="retired")))
+        .annotate(asset_count=Count("assets", filter=~Q(assets__status=AssetStatus.RETIRED)))
         .order_by("customer__name", "name")
     )
 

@@ -44,5 +44,7 @@ def money_format(amount: Decimal | None, currency: str) -> str:
     if amount is None:
         return ""
     places = minor_units(currency)
-    text = number_format(money_round(amount, currency), decimal_pos=places, use_l10n=True, force_grouping=True)
-    return f"{SYMBOLS.get(Currency(currency), currency + ' ')}{text}"
+    rounded = money_round(amount, currency)
+    text = number_format(abs(rounded), decimal_pos=places, use_l10n=True, force_grouping=True)
+    sign = "-" if rounded < 0 else ""  # "-$1,234.50", not "$-1,234.50"; an amount that rounds to zero has none
+    return f"{sign}{SYMBOLS.get(Currency(currency), currency + ' ')}{text}"

@@ -113,7 +113,7 @@ def scope_q(model: type[models.Model], access: Access | None, *, tenant_path: st
         return Q(**{_prefixed(tenant_path, "pk"): access.organisation_id})
     if scope == Scope.SITES:
         if site_path is None:
-            return Q(**{_prefixed(tenant_path, "pk"): access.organisation_id})
+            return NOTHING  # rows that belong to no site (contracts, invoices...) are not an operator's
         return Q(**{_prefixed(tenant_path, "pk"): access.organisation_id}) & Q(
             **{f"{_prefixed(site_path, 'pk')}__in": access.site_ids}
         )

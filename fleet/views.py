@@ -21,14 +21,17 @@ class PortalMixin(LoginRequiredMixin):
     """A signed-in user with a membership; ``required_capability`` (when set) must be in their role."""
 
     required_capability: Capability | None = None
+    membership_required = True  # False: a signed-in user without access may open the page (self.access is None)
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         self.access = access_for(request.user)
-        if self.access is None:
+        if self.access is None and self.membership_required:
             raise PermissionDenied
-        if self.required_capability is not None and not self.access.can(self.required_capability):
+        if self.required_capability is not None and (
+            self.access is None or not self.access.can(self.required_capability)
+        ):
             # Not found rather than forbidden: a page a role cannot use does not exist for it.
             raise Http404
         return super().dispatch(request, *args, **kwargs)
@@ -132,9 +135,12 @@ class TenantDetailView(PortalMixin, DetailView):
 
 
 class DashboardView(PortalMixin, TemplateView):
+    """The landing page; a user without a membership is told to ask their administrator."""
+
     template_name = "portal/dashboard.html"
+    membership_required = False
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["tiles"] = dashboard_tiles(user=self.request.user)
+        context["tiles"] = dashboard_tiles(user=self.request.user) if self.access is not None else []
         return context

@@ -1,6 +1,9 @@
 """API views of accounts: organisations (read) and token sign-in."""
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, status
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny
 from rest_framework.throttling import AnonRateThrottle
@@ -23,6 +26,25 @@ class OrganisationViewSet(TenantReadOnlyViewSet):
     ordering = ["name"]
 
 
+SIGN_IN_LOCKED_OUT = _("Too many failed sign-in attempts. Try again in an hour, or reset your password.")
+
+
+class SignInLockedOut(exceptions.APIException):
+    """The API's answer to a locked-out sign-in: 429 as JSON, like the portal's lockout page."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = SIGN_IN_LOCKED_OUT
+    default_code = "locked_out"
+
+
+class EmailTokenSerializer(AuthTokenSerializer):
+    """The e-mail address as sign-in name, compared the way it is stored (lower case)."""
+
+    def validate(self, attrs):
+        attrs["username"] = attrs.get("username", "").lower()
+        return super().validate(attrs)
+
+
 class TokenThrottle(AnonRateThrottle):
     rate = "30/minute"
 
@@ -33,3 +55,13 @@ class TokenView(ObtainAuthToken):
 
     permission_classes = [AllowAny]
     throttle_classes = [TokenThrottle]
+    serializer_class = EmailTokenSerializer
+
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except exceptions.ValidationError:
+            # django-axes flags the request it was given (DRF's request here), not the one its middleware sees.
+            if getattr(request, "axes_locked_out", False):
+                raise SignInLockedOut from None
+            raise
