@@ -60,3 +60,15 @@ class AssetEventKind(models.TextChoices):
     STATUS_CHANGED = "status_changed", _("Status changed")
     UPDATED = "updated", _("Details updated")
     IMPORTED = "imported", _("Updated by import")
+
+
+class FleetImportStatus(models.TextChoices):
+    PENDING = "pending", _("Checked, ready to apply")
+    VALIDATING = "validating", _("Checking")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+FLEET_IMPORT_APPLICABLE_STATES = (FleetImportStatus.PENDING, FleetImportStatus.RUNNING)
+FLEET_IMPORT_FINISHED_STATES = (FleetImportStatus.DONE, FleetImportStatus.FAILED)

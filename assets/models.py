@@ -1,4 +1,4 @@
-"""The asset registry: sites, manufacturers, asset models, part types, assets and their lifecycle history."""
+"""The asset registry: sites, manufacturers, asset models, part types, assets, their history and fleet imports."""
 
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -6,7 +6,15 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.choices import TIME_ZONE_CHOICES
-from assets.choices import AssetCategory, AssetEventKind, AssetStatus, LifeUnit, Ownership, PartKind
+from assets.choices import (
+    AssetCategory,
+    AssetEventKind,
+    AssetStatus,
+    FleetImportStatus,
+    LifeUnit,
+    Ownership,
+    PartKind,
+)
 from fleet.models import AddressModel, TimeStampedModel
 from fleet.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, Currency
 from fleet.tenancy import TenantQuerySet
@@ -231,3 +239,84 @@ class AssetEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asset_id} {self.kind} {self.at:%Y-%m-%d}"
+
+
+class FleetImportQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Imports of the user's provider, for roles that manage assets (an import may span customers)."""
+        from accounts.roles import Capability
+        from fleet.tenancy import access_for
+
+        access = access_for(user)
+        if access is None or not access.is_provider_staff or not access.can(Capability.MANAGE_ASSETS):
+            return self.none()
+        return self.filter(provider_id=access.provider_id)
+
+
+class FleetImport(TimeStampedModel):
+    """One uploaded fleet CSV: its text, the result of checking it and the progress of applying it.
+
+    The file's text is kept in the database (never under a public media URL), so that any worker can apply it.
+    """
+
+    provider = models.ForeignKey(
+        "accounts.Organisation", verbose_name=_("provider"), on_delete=models.PROTECT, related_name="+"
+    )
+    customer = models.ForeignKey(
+        "accounts.Organisation",
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="fleet_imports",
+        help_text=_("Empty: each row names its customer in the customer_code column."),
+    )
+    filename = models.CharField(_("file name"), max_length=255)
+    encoding = models.CharField(_("encoding"), max_length=16, default="utf-8")
+    content = models.TextField(_("content"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=FleetImportStatus.choices, default=FleetImportStatus.VALIDATING
+    )
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    processed_rows = models.PositiveIntegerField(_("processed rows"), default=0)
+    created_count = models.PositiveIntegerField(_("created"), default=0)
+    updated_count = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged_count = models.PositiveIntegerField(_("unchanged"), default=0)
+    errors = models.JSONField(_("errors"), default=list, blank=True, help_text=_("[{line, field, message}]"))
+    created_by = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    applied_by = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("applied by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    objects = FleetImportQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("fleet import")
+        verbose_name_plural = _("fleet imports")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=FleetImportStatus.values), name="%(app_label)s_%(class)s_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(processed_rows__lte=models.F("total_rows")),
+                name="%(app_label)s_%(class)s_processed_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename

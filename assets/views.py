@@ -1,17 +1,27 @@
-"""Portal pages of the asset registry: asset and site lists and details, moving an asset."""
+"""Portal pages of the asset registry: asset and site lists and details, moving an asset, fleet CSV import."""
 
+import csv
+
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext_lazy as _
+from django.views import View
 from django.views.generic import FormView
 
 from accounts.roles import Capability
-from assets import selectors, services
-from assets.choices import AssetCategory, AssetStatus, Ownership
+from accounts.selectors import customer_list
+from assets import imports, selectors, services
+from assets.choices import AssetCategory, AssetStatus, FleetImportStatus, Ownership
+from assets.documents import fleet_register_pdf_render
 from assets.filters import AssetFilterSet, SiteFilterSet
-from assets.forms import AssetMoveForm
-from fleet.tables import Column
+from assets.forms import AssetMoveForm, FleetImportForm
+from assets.models import Asset
+from fleet.money import Currency
+from fleet.tables import Column, csv_response
 from fleet.views import FilteredListView, PortalMixin, TenantDetailView
 
 ASSET_COLUMNS = (
@@ -130,3 +140,173 @@ class AssetMoveView(PortalMixin, FormView):
             return self.form_invalid(form)
         messages.success(self.request, _("The asset's location was saved."))
         return redirect("assets:asset_detail", pk=asset.pk)
+
+
+class FleetRegisterPdfView(PortalMixin, View):
+    """The fleet register of one customer as a PDF, built from the assets the user may see."""
+
+    required_capability = Capability.DOWNLOAD_REPORTS
+
+    def get(self, request, pk: int):
+        customer = get_object_or_404(customer_list(user=request.user), pk=pk)
+        assets = selectors.asset_list(user=request.user).filter(customer=customer)
+        pdf = fleet_register_pdf_render(customer=customer, assets=assets)
+        response = HttpResponse(pdf, content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="fleet-register-{customer.code}.pdf"'
+        return response
+
+
+def import_column_help() -> dict[str, str]:
+    """What each column of a fleet import holds, in the active language, for the upload page."""
+    statuses, ownerships = ", ".join(AssetStatus.values), ", ".join(Ownership.values)
+    return {
+        "customer_code": _("The customer's code. Required unless you choose one customer for the whole file."),
+        "site": _("The name of one of the customer's sites."),
+        "manufacturer": _("As named in the catalogue, e.g. Ricoh."),
+        "model": _("A model of that manufacturer in the catalogue."),
+        "serial_number": _("With the manufacturer it finds the asset to update; a new serial number adds an asset."),
+        "asset_tag": _("The customer's own label."),
+        "status": _("One of: %(values)s. Empty: unchanged (new assets: active).") % {"values": statuses},
+        "ownership": _("One of: %(values)s. Required for a new asset.") % {"values": ownerships},
+        "install_date": _("YYYY-MM-DD."),
+        "acquisition_cost": _("A number of at least 0, without separators or currency signs."),
+        "currency": _("One of: %(values)s. Empty: unchanged (new assets: the customer's currency).")
+        % {"values": ", ".join(Currency.values)},
+        "expected_life_months": _("Whole months. Empty: unchanged (new assets: the customer's default)."),
+        "location_note": _("Where it stands on the site, e.g. 3F copy room."),
+        "network_address": _("IP address or host name, for the collector."),
+    }
+
+
+def _spreadsheet_safe(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+class FleetImportUploadView(PortalMixin, FormView):
+    """Upload a fleet CSV; it is checked first and, unless it is a dry run, applied when it has no errors."""
+
+    required_capability = Capability.MANAGE_ASSETS
+    form_class = FleetImportForm
+    template_name = "assets/import.html"
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["customers"] = customer_list(user=self.request.user)
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        required = {"customer_code", *imports.REQUIRED_COLUMNS}
+        help_texts = import_column_help()
+        context["columns"] = [(name, name in required, help_texts[name]) for name in imports.IMPORT_COLUMNS]
+        context["recent_imports"] = imports.fleet_import_list(user=self.request.user)[:10]
+        context["async_rows"] = settings.FLEET_IMPORT_ASYNC_ROWS
+        return context
+
+    def form_valid(self, form):
+        content, encoding = form.decoded
+        try:
+            fleet_import = imports.fleet_import_create(
+                by=self.request.user,
+                filename=form.cleaned_data["file"].name,
+                content=content,
+                encoding=encoding,
+                customer=form.cleaned_data["customer"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+            return self.form_invalid(form)
+        if not form.cleaned_data["dry_run"] and fleet_import.status == FleetImportStatus.PENDING:
+            _start_import(self.request, fleet_import)
+        return redirect("assets:import_detail", pk=fleet_import.pk)
+
+
+def _start_import(request, fleet_import) -> None:
+    """Apply a checked import; the import's page then shows the outcome (done, running, or failed and why)."""
+    try:
+        imports.fleet_import_start(fleet_import=fleet_import, by=request.user)
+    except ValidationError as error:
+        if fleet_import.status != FleetImportStatus.FAILED:  # a failed import's page lists the reasons
+            messages.error(request, " ".join(error.messages))
+
+
+class FleetImportDetailView(TenantDetailView):
+    """The result of checking or applying an import: every bad line by column, the counts, the progress.
+
+    While the import is being checked or applied, its status block polls this page with htmx every two seconds.
+    """
+
+    required_capability = Capability.MANAGE_ASSETS
+    selector = staticmethod(imports.fleet_import_list)
+    template_name = "assets/import_detail.html"
+    context_object_name = "fleet_import"
+    errors_per_page = 100
+
+    def get_template_names(self):
+        if self.request.headers.get("HX-Request") and not self.request.headers.get("HX-Boosted"):
+            return [f"{self.template_name}#status"]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        fleet_import = self.object
+        context["running"] = fleet_import.status in (FleetImportStatus.VALIDATING, FleetImportStatus.RUNNING)
+        context["page_obj"] = Paginator(fleet_import.errors, self.errors_per_page).get_page(
+            self.request.GET.get("page")
+        )
+        context["query"] = ""
+        return context
+
+
+class FleetImportApplyView(PortalMixin, View):
+    """Apply a checked import (the confirm step after a dry run)."""
+
+    required_capability = Capability.MANAGE_ASSETS
+
+    def post(self, request, pk: int):
+        fleet_import = get_object_or_404(imports.fleet_import_list(user=request.user), pk=pk)
+        _start_import(request, fleet_import)
+        return redirect("assets:import_detail", pk=fleet_import.pk)
+
+
+class FleetImportErrorsCsvView(PortalMixin, View):
+    """The errors of an import as CSV: line, column, problem."""
+
+    required_capability = Capability.MANAGE_ASSETS
+
+    def get(self, request, pk: int):
+        fleet_import = get_object_or_404(imports.fleet_import_list(user=request.user), pk=pk)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="import-{fleet_import.pk}-errors.csv"'
+        response.write("\ufeff")
+        writer = csv.writer(response)
+        writer.writerow(["line", "field", "message"])
+        for error in fleet_import.errors:
+            writer.writerow([error["line"] or "", _spreadsheet_safe(error["field"]), error["message"]])
+        return response
+
+
+class FleetImportTemplateView(PortalMixin, View):
+    """An empty import file: the header row with exactly the importer's columns."""
+
+    required_capability = Capability.MANAGE_ASSETS
+
+    def get(self, request):
+        return csv_response(Asset.objects.none(), list(imports.IMPORT_CSV_COLUMNS), "fleet-import-template")
+
+
+class FleetImportExportView(PortalMixin, View):
+    """The (filtered) asset list in the importer's columns: edit it in a spreadsheet and import it again."""
+
+    required_capability = Capability.MANAGE_ASSETS
+
+    def get(self, request):
+        filterset = AssetFilterSet(
+            request.GET or None, queryset=selectors.asset_list(user=request.user), request=request
+        )
+        assets = filterset.qs if filterset.is_bound and filterset.is_valid() else filterset.queryset
+        if filterset.is_bound and not filterset.is_valid():
+            assets = assets.none()
+        assets = assets.order_by("customer__code", "manufacturer__name", "serial_number", "pk")
+        return csv_response(assets, list(imports.IMPORT_CSV_COLUMNS), "fleet-assets")
