@@ -3,7 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organisation
+from accounts.models import Membership, Organisation
 from assets.imports import FILE_TOO_LARGE, FLEET_IMPORT_MAX_BYTES, fleet_import_decode
 from assets.models import Site
 
@@ -54,3 +54,18 @@ class FleetImportForm(forms.Form):
             raise forms.ValidationError(FILE_TOO_LARGE, code="too_large")
         self.decoded = fleet_import_decode(data=upload.read(), filename=upload.name)
         return upload
+
+
+class SiteOperatorsForm(forms.Form):
+    operators = forms.ModelMultipleChoiceField(
+        queryset=Membership.objects.none(),
+        label=_("Operators at this site"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Customer operators see the assets of their sites only."),
+    )
+
+    def __init__(self, *args, candidates, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["operators"].queryset = candidates
+        self.fields["operators"].label_from_instance = lambda membership: membership.user.email

@@ -2,7 +2,8 @@
 
 from django.db.models import Count, Q, QuerySet
 
-from accounts.models import User
+from accounts.choices import Role
+from accounts.models import Membership, User
 from assets.choices import AssetStatus
 from assets.models import Asset, AssetEvent, AssetModel, Manufacturer, PartType, Site
 
@@ -55,3 +56,12 @@ def asset_counts(*, user: User) -> dict:
         .order_by("-n", "site__name")[:DASHBOARD_SITES]
     )
     return {"total": sum(by_status.values()), "by_status": by_status, "by_category": by_category, "by_site": by_site}
+
+
+def site_operator_candidates(*, site: Site) -> QuerySet[Membership]:
+    """The customer operators of a site's customer, who may be assigned to the site."""
+    return (
+        Membership.objects.filter(organisation_id=site.customer_id, role=Role.CUSTOMER_OPERATOR)
+        .select_related("user")
+        .order_by("user__email")
+    )

@@ -8,8 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.choices import OrganisationKind
-from accounts.models import Organisation, User
+from accounts.choices import OrganisationKind, Role
+from accounts.models import Membership, Organisation, User
 from accounts.roles import Capability
 from accounts.selectors import organisation_settings_effective
 from assets.choices import AssetEventKind, AssetStatus
@@ -21,6 +21,7 @@ NOT_A_CUSTOMER = _("Assets and sites belong to a customer organisation.")
 SERIAL_TAKEN = _("An asset with this serial number already exists for this manufacturer.")
 NOT_ALLOWED = _("You may not change this.")
 SAME_STATUS = _("The asset already has this status.")
+NOT_AN_OPERATOR_HERE = _("Only customer operators of the site's customer can be assigned to it.")
 
 # Fields of an asset that ``asset_update`` may change; site and status have their own operations.
 ASSET_EDITABLE_FIELDS = (
@@ -68,6 +69,17 @@ def site_update(*, site: Site, by: User | None = None, **fields) -> Site:
         setattr(site, name, value)
     site.full_clean()
     site.save()
+    return site
+
+
+@transaction.atomic
+def site_set_operators(*, site: Site, memberships: list[Membership], by: User | None = None) -> Site:
+    """Say which customer operators work at a site (they see its assets and nothing else)."""
+    _require(by, Capability.MANAGE_USERS)
+    for membership in memberships:
+        if membership.organisation_id != site.customer_id or membership.role != Role.CUSTOMER_OPERATOR:
+            raise ValidationError({"operators": NOT_AN_OPERATOR_HERE})
+    site.operators.set(memberships)
     return site
 
 

@@ -17,5 +17,6 @@ urlpatterns = [
     path("import/<int:pk>/errors.csv", views.FleetImportErrorsCsvView.as_view(), name="import_errors_csv"),
     path("sites/", views.SiteListView.as_view(), name="site_list"),
     path("sites/<int:pk>/", views.SiteDetailView.as_view(), name="site_detail"),
+    path("sites/<int:pk>/operators/", views.SiteOperatorsView.as_view(), name="site_operators"),
     path("register/<int:pk>.pdf", views.FleetRegisterPdfView.as_view(), name="fleet_register_pdf"),
 ]

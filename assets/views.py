@@ -18,7 +18,7 @@ from assets import imports, selectors, services
 from assets.choices import AssetCategory, AssetStatus, FleetImportStatus, Ownership
 from assets.documents import fleet_register_pdf_render
 from assets.filters import AssetFilterSet, SiteFilterSet
-from assets.forms import AssetMoveForm, FleetImportForm
+from assets.forms import AssetMoveForm, FleetImportForm, SiteOperatorsForm
 from assets.models import Asset
 from fleet.money import Currency
 from fleet.tables import Column, csv_response
@@ -98,7 +98,34 @@ class SiteDetailView(TenantDetailView):
         context["assets"] = (
             selectors.asset_list(user=self.request.user).filter(site=self.object).order_by("serial_number")[:200]
         )
+        if self.access.can(Capability.MANAGE_USERS):
+            context["operators_form"] = SiteOperatorsForm(
+                candidates=selectors.site_operator_candidates(site=self.object),
+                initial={"operators": list(self.object.operators.values_list("pk", flat=True))},
+            )
         return context
+
+
+class SiteOperatorsView(PortalMixin, View):
+    """A customer admin (or provider admin) says which customer operators work at a site."""
+
+    required_capability = Capability.MANAGE_USERS
+
+    def post(self, request, pk: int):
+        site = get_object_or_404(selectors.site_list(user=request.user), pk=pk)
+        form = SiteOperatorsForm(request.POST, candidates=selectors.site_operator_candidates(site=site))
+        if form.is_valid():
+            try:
+                services.site_set_operators(
+                    site=site, memberships=list(form.cleaned_data["operators"]), by=request.user
+                )
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            else:
+                messages.success(request, _("The site's operators were saved."))
+        else:
+            messages.error(request, _("Choose operators from the list."))
+        return redirect("assets:site_detail", pk=site.pk)
 
 
 class AssetMoveView(PortalMixin, FormView):

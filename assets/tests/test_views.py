@@ -50,8 +50,9 @@ def test_asset_list_sorts_descending(client, customer_admin, customer, site):
 
 
 @pytest.mark.parametrize("size", [5, 50])
-def test_asset_list_query_count_is_constant(client, customer_admin, customer, site, size,
-                                            django_assert_max_num_queries):
+def test_asset_list_query_count_is_constant(
+    client, customer_admin, customer, site, size, django_assert_max_num_queries
+):
     AssetFactory.create_batch(size, customer=customer, site=site)
     client.force_login(customer_admin)
     with django_assert_max_num_queries(12):
@@ -78,3 +79,32 @@ def test_operator_sees_only_assets_of_their_sites(client, customer, make_member)
     text = client.get(reverse("assets:asset_list")).text
     assert mine.serial_number in text
     assert not_mine.serial_number not in text
+
+
+def test_customer_admin_assigns_operators_to_a_site(client, customer_admin, customer, site, make_member):
+    operator = make_member(customer, Role.CUSTOMER_OPERATOR)
+    client.force_login(customer_admin)
+    page = client.get(reverse("assets:site_detail", args=[site.pk]))
+    assert operator.email in page.text
+    response = client.post(reverse("assets:site_operators", args=[site.pk]), {"operators": [operator.membership.pk]})
+    assert response.status_code == 302
+    assert list(site.operators.all()) == [operator.membership]
+
+
+def test_operators_of_another_customer_cannot_be_assigned(client, customer_admin, site, other_customer, make_member):
+    stranger = make_member(other_customer, Role.CUSTOMER_OPERATOR)
+    client.force_login(customer_admin)
+    client.post(reverse("assets:site_operators", args=[site.pk]), {"operators": [stranger.membership.pk]})
+    assert not site.operators.exists()
+
+
+def test_site_operators_of_another_tenant_site_is_404(client, customer_admin, other_asset):
+    client.force_login(customer_admin)
+    response = client.post(reverse("assets:site_operators", args=[other_asset.site_id]), {"operators": []})
+    assert response.status_code == 404
+
+
+def test_customer_viewer_cannot_assign_operators(client, customer, site, make_member):
+    viewer = make_member(customer, Role.CUSTOMER_VIEWER)
+    client.force_login(viewer)
+    assert client.post(reverse("assets:site_operators", args=[site.pk]), {"operators": []}).status_code == 404
