@@ -1,0 +1,1 @@
+"""Benchmarks of the hot paths, each measured against its physical reference in the same run."""
