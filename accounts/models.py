@@ -110,6 +110,7 @@ class Organisation(AddressModel, TimeStampedModel):
         verbose_name = _("organisation")
         verbose_name_plural = _("organisations")
         ordering = ["name"]
+        indexes = [models.Index(fields=["name"], name="accounts_organisation_name")]
         constraints = [
             models.CheckConstraint(
                 condition=(Q(kind=OrganisationKind.PROVIDER, provider__isnull=True))

@@ -32,6 +32,7 @@ class SiteFilterSet(SearchFilterSet):
 
 class AssetFilterSet(SearchFilterSet):
     search_fields = ("serial_number", "asset_tag", "asset_model__name", "location_note", "site__name")
+    narrowed_by = {"site": "customer"}
     customer = django_filters.ModelChoiceFilter(queryset=_visible_customers, label=_("Customer"))
     site = django_filters.ModelChoiceFilter(queryset=_visible_sites, label=_("Site"))
     category = django_filters.ChoiceFilter(

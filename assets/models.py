@@ -53,6 +53,7 @@ class Site(AddressModel, TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["customer", "name"], name="%(app_label)s_%(class)s_unique_name"),
         ]
+        indexes = [models.Index(fields=["name"], name="assets_site_name")]  # lists sorted by site
 
     def __str__(self) -> str:
         return self.name
@@ -200,6 +201,7 @@ class Asset(TimeStampedModel):
         indexes = [
             models.Index(fields=["customer", "status"], name="assets_asset_customer_status"),
             models.Index(fields=["site", "status"], name="assets_asset_site_status"),
+            models.Index(fields=["serial_number", "id"], name="assets_asset_serial_id"),  # the default order
         ]
 
     def __str__(self) -> str:

@@ -85,6 +85,7 @@ class FilteredListView(PortalMixin, TemplateView):
         queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else filterset.queryset
         if filterset.is_bound and not filterset.is_valid():
             queryset = queryset.none()
+        filterset.narrow_choices()
         sort, ordering = self.get_sort(columns)
         queryset = queryset.order_by(*ordering)
         if request.GET.get("format") == "csv":

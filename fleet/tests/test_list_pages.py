@@ -69,3 +69,23 @@ def test_list_page_per_page_is_capped(client, customer_admin, customer, site, se
     client.force_login(customer_admin)
     response = client.get(reverse("assets:asset_list"), {"per_page": 1000})
     assert len(response.context["rows"]) == 3
+
+
+def test_large_site_select_narrows_to_the_chosen_customer(client, provider, provider_admin, monkeypatch):
+    monkeypatch.setattr("fleet.filters.MAX_RENDERED_CHOICES", 2)
+    first, second = CustomerFactory(provider=provider), CustomerFactory(provider=provider)
+    first_sites = SiteFactory.create_batch(2, customer=first)
+    second_site = SiteFactory(customer=second)
+    AssetFactory(customer=second, site=second_site, serial_number="ONLY-AT-SECOND")
+    client.force_login(provider_admin)
+
+    unfiltered = client.get(reverse("assets:asset_list"))
+    assert [value for value, _ in unfiltered.context["filterset"].form.fields["site"].widget.choices] == [""]
+
+    narrowed = client.get(reverse("assets:asset_list"), {"customer": first.pk})
+    shown = [value for value, _ in narrowed.context["filterset"].form.fields["site"].widget.choices]
+    assert shown == ["", *sorted(site.pk for site in first_sites)]
+
+    # What the select shows does not limit what the filter accepts.
+    by_site = client.get(reverse("assets:asset_list"), {"site": second_site.pk})
+    assert "ONLY-AT-SECOND" in by_site.text
