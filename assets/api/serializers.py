@@ -13,6 +13,8 @@ PRICE_FIELDS = ("acquisition_cost", "unit_cost")
 class PriceHidingMixin:
     """Drops price fields for roles that see no prices (DESIGN.md §3)."""
 
+    role_dependent_fields = PRICE_FIELDS  # the API schema does not require them (fleet.api.schema)
+
     def to_representation(self, instance):
         data = super().to_representation(instance)
         access = self.context.get("access")
@@ -224,7 +226,7 @@ class AssetStatusSerializer(serializers.Serializer):
 
 
 class AssetEventSerializer(serializers.ModelSerializer):
-    by = serializers.StringRelatedField()
+    by = serializers.StringRelatedField(allow_null=True)  # empty for events written by imports and commands
 
     class Meta:
         model = AssetEvent

@@ -165,7 +165,7 @@ class AssetViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
         return self._read(asset)
 
     @extend_schema(responses={200: AssetEventSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])  # the asset list's filters do not apply here
     def history(self, request, pk=None):
         asset = self.get_object()
         page = self.paginate_queryset(selectors.asset_history(asset=asset))

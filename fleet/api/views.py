@@ -15,6 +15,8 @@ class TenantViewSetMixin:
 
     selector = None
     permission_classes = [RoleCapabilityPermission]
+    # Any path segment reaches the view, so a malformed id ("0.5") is the API's JSON 404, not the HTML page.
+    lookup_value_regex = "[^/]+"
     write_capabilities: dict = {}  # action name -> accounts.roles.Capability
 
     def get_queryset(self):

@@ -1,0 +1,566 @@
+"""Tenant isolation matrix: every API operation and every portal URL that takes an id, probed by outsiders.
+
+World A is the tenant under test: customer "ALPHAMARK" of provider P1, with two sites, an asset with history,
+its users and a fleet import of P1 for it. The probers are everyone who must not reach it: each role of
+customer B (same provider), a P1 technician with no work orders (who sees nothing until work orders exist),
+a P1 account manager assigned to customer B only, a provider admin and a service desk agent of a second
+provider P2, and anonymous callers.
+
+Every API operation of the OpenAPI schema and every URL pattern with a parameter is listed in a table that says
+how it is probed: which object of world A fills the id and what a write sends. A schema operation or URL that
+the tables do not list fails ``test_every_api_operation_is_in_the_matrix`` or
+``test_every_portal_url_with_a_parameter_is_in_the_matrix``: every later endpoint must join the matrix.
+
+What the matrix asserts (DESIGN.md §3): another tenant's object answers 404, never 403; a list answers 200
+without any of world A's rows; a write changes no row; anonymous callers get 401/403 from the API and the
+login redirect from the portal. The catalogue (manufacturers, asset models, part types) is not tenant-owned:
+every signed-in user reads it and only roles with the catalogue capability write it (their writes, which the
+role table allows, are not probed). The OpenAPI schema and its viewers are public documentation.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.test import Client
+from django.urls import URLResolver, get_resolver, reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from accounts.choices import Role
+from accounts.models import Membership, Organisation, User
+from accounts.roles import ROLE_POLICIES, Capability
+from accounts.tests.factories import CustomerFactory, ProviderFactory, member
+from assets import services
+from assets.choices import AssetCategory, AssetStatus, FleetImportStatus, Ownership
+from assets.models import Asset, AssetModel, FleetImport, Manufacturer, PartType, Site
+from assets.tests.factories import AssetFactory, AssetModelFactory, ManufacturerFactory, PartTypeFactory, SiteFactory
+from fleet.views import FilteredListView
+
+MARKER = "ALPHAMARK"  # in every name of world A, so a leak shows up in any body
+
+# Who probes, and with which role (None: anonymous). Each must be kept out of world A entirely.
+PROBERS: dict[str, Role | None] = {
+    "customer_b_admin": Role.CUSTOMER_ADMIN,
+    "customer_b_viewer": Role.CUSTOMER_VIEWER,
+    "customer_b_operator": Role.CUSTOMER_OPERATOR,
+    "technician_unassigned": Role.TECHNICIAN,
+    "account_manager_of_b": Role.ACCOUNT_MANAGER,
+    "p2_admin": Role.PROVIDER_ADMIN,
+    "p2_service_desk": Role.SERVICE_DESK,
+    "anonymous": None,
+}
+
+
+@dataclass
+class World:
+    """World A (the objects under test), the shared catalogue, and the probers' users and tokens."""
+
+    customer_a: Organisation
+    site_a: Site
+    site_a2: Site
+    asset_a: Asset
+    membership_a: Membership
+    spare_operator_a: Membership  # a customer A operator who works at no site yet
+    fleet_import_a: FleetImport
+    manufacturer: Manufacturer
+    asset_model: AssetModel
+    part_type: PartType
+    a_admin: User
+    users: dict[str, User] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def a_ids(self, collection: str) -> set[int]:
+        """World A's ids in an API collection."""
+        return {
+            "organisations": {self.customer_a.pk},
+            "sites": {self.site_a.pk, self.site_a2.pk},
+            "assets": {self.asset_a.pk},
+        }[collection]
+
+
+def build_world() -> World:
+    p1 = ProviderFactory()
+    customer_a = CustomerFactory(provider=p1, name=f"{MARKER} Printing KK", code="alphamark")
+    site_a = SiteFactory(customer=customer_a, name=f"{MARKER} HQ")
+    site_a2 = SiteFactory(customer=customer_a, name=f"{MARKER} Annex")
+    maker = ManufacturerFactory(name="Ricoh")
+    model = AssetModelFactory(manufacturer=maker, name="IM C4500", category=AssetCategory.MFP)
+    part_type = PartTypeFactory(name="Black toner", code="TNR-K")
+    part_type.asset_models.add(model)
+    p1_admin = member(p1, Role.PROVIDER_ADMIN, email="admin@p1.example")
+    a_admin = member(customer_a, Role.CUSTOMER_ADMIN, email="admin@alphamark.example", last_name=MARKER)
+    a_viewer = member(customer_a, Role.CUSTOMER_VIEWER, email="viewer@alphamark.example", last_name=MARKER)
+    a_operator = member(customer_a, Role.CUSTOMER_OPERATOR, email="operator@alphamark.example", last_name=MARKER)
+    site_a.operators.add(a_operator.membership)
+    spare_operator = member(customer_a, Role.CUSTOMER_OPERATOR, email="spare@alphamark.example", last_name=MARKER)
+    asset_a = services.asset_create(
+        customer=customer_a,
+        site=site_a,
+        asset_model=model,
+        serial_number=f"{MARKER}-0001",
+        ownership=Ownership.FULL_MAINTENANCE_LEASE,
+        by=p1_admin,
+    )
+    services.asset_move(asset=asset_a, site=site_a, location_note=f"{MARKER} copy room", by=a_admin)
+    fleet_import_a = FleetImport.objects.create(
+        provider=p1,
+        customer=customer_a,
+        filename=f"{MARKER}.csv",
+        content="serial_number\n",
+        status=FleetImportStatus.PENDING,
+        created_by=p1_admin,
+    )
+
+    customer_b = CustomerFactory(provider=p1, name="Bravo Logistics KK", code="bravo")
+    site_b = SiteFactory(customer=customer_b, name="Bravo Depot")
+    AssetFactory(customer=customer_b, site=site_b, asset_model=model)
+    p2 = ProviderFactory(code="p2", name="Second Fleet Services")
+    customer_c = CustomerFactory(provider=p2, name="Charlie Foods KK", code="charlie")
+    AssetFactory(customer=customer_c, site=SiteFactory(customer=customer_c, name="Charlie Plant"), asset_model=model)
+
+    world = World(
+        customer_a=customer_a,
+        site_a=site_a,
+        site_a2=site_a2,
+        asset_a=asset_a,
+        membership_a=a_viewer.membership,
+        spare_operator_a=spare_operator.membership,
+        fleet_import_a=fleet_import_a,
+        manufacturer=maker,
+        asset_model=model,
+        part_type=part_type,
+        a_admin=a_admin,
+    )
+    organisations = {"customer_b": customer_b, "p1": p1, "p2": p2}
+    homes = {
+        "customer_b_admin": "customer_b",
+        "customer_b_viewer": "customer_b",
+        "customer_b_operator": "customer_b",
+        "technician_unassigned": "p1",
+        "account_manager_of_b": "p1",
+        "p2_admin": "p2",
+        "p2_service_desk": "p2",
+    }
+    for name, home in homes.items():
+        user = member(organisations[home], PROBERS[name], email=f"{name}@probe.example")
+        world.users[name] = user
+        world.tokens[name] = Token.objects.create(user=user).key
+    world.users["customer_b_operator"].membership.sites.add(site_b)
+    customer_b.account_managers.add(world.users["account_manager_of_b"])
+    return world
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """World A, built once for the module inside a transaction that is rolled back at its end."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield build_world()
+        transaction.set_rollback(True)
+
+
+def snapshot() -> dict[str, list[dict]]:
+    """Every row of the project's own models (and API tokens), to compare before and after a write attempt."""
+    project_apps = {config.label for config in apps.get_app_configs() if Path(config.path).parent == settings.BASE_DIR}
+    models = [model for model in apps.get_models(include_auto_created=True) if model._meta.app_label in project_apps]
+    models.append(Token)
+    return {model._meta.label: list(model.objects.order_by("pk").values()) for model in models}
+
+
+# --- API ------------------------------------------------------------------------------------------------------
+
+READ = "read"  # a world A object: 404
+WRITE = "write"  # a change to a world A object: 404, nothing changes
+LIST = "list"  # 200 without world A's rows; filters naming world A's rows: 400 or still none of them
+CREATE = "create"  # a new row naming world A's customer or site: 403 without the capability, else 400
+CATALOGUE_READ = "catalogue read"  # not tenant-owned: 200 for every signed-in user
+CATALOGUE_WRITE = "catalogue write"  # 403 without the catalogue capability
+SIGN_IN = "sign in"  # public: world A's address with a wrong password is 400 and issues no token
+
+
+@dataclass(frozen=True)
+class ApiProbe:
+    kind: str
+    target: str = ""  # the World attribute whose pk fills {id}
+    body: Callable[[World], dict] | None = None
+    collection: str = ""  # LIST: which of world A's ids must be absent
+    filters: tuple[tuple[str, str], ...] = ()  # LIST: (query parameter, World attribute) naming world A's rows
+    capability: Capability | None = None  # CREATE and CATALOGUE_WRITE: what the write needs
+
+
+def _asset_body(world: World) -> dict:
+    return {
+        "customer": world.customer_a.pk,
+        "site": world.site_a.pk,
+        "asset_model": world.asset_model.pk,
+        "serial_number": "PROBE-0001",
+        "ownership": Ownership.RENTAL,
+    }
+
+
+def _site_body(world: World) -> dict:
+    return {"customer": world.customer_a.pk, "name": "Probe site", "country": "JP"}
+
+
+def _asset_model_body(world: World) -> dict:
+    return {"manufacturer": world.manufacturer.pk, "name": "Probe model", "category": AssetCategory.PRINTER}
+
+
+def _part_type_body(world: World) -> dict:
+    return {
+        "code": "PROBE",
+        "name": "Probe part",
+        "kind": "consumable",
+        "life_unit": "pages",
+        "rated_life": 1000,
+        "unit_cost": "1.00",
+    }
+
+
+API_OPERATIONS: dict[tuple[str, str], ApiProbe] = {
+    ("POST", "/api/v1/auth/token/"): ApiProbe(
+        SIGN_IN, body=lambda w: {"username": w.a_admin.email, "password": "not-the-password"}
+    ),
+    ("GET", "/api/v1/organisations/"): ApiProbe(LIST, collection="organisations"),
+    ("GET", "/api/v1/organisations/{id}/"): ApiProbe(READ, target="customer_a"),
+    ("GET", "/api/v1/sites/"): ApiProbe(LIST, collection="sites", filters=(("customer", "customer_a"),)),
+    ("POST", "/api/v1/sites/"): ApiProbe(CREATE, body=_site_body, capability=Capability.MANAGE_SITES),
+    ("GET", "/api/v1/sites/{id}/"): ApiProbe(READ, target="site_a"),
+    ("PUT", "/api/v1/sites/{id}/"): ApiProbe(WRITE, target="site_a", body=lambda w: {**_site_body(w), "name": "X"}),
+    ("PATCH", "/api/v1/sites/{id}/"): ApiProbe(WRITE, target="site_a", body=lambda w: {"name": "Probed"}),
+    ("GET", "/api/v1/assets/"): ApiProbe(
+        LIST, collection="assets", filters=(("customer", "customer_a"), ("site", "site_a"))
+    ),
+    ("POST", "/api/v1/assets/"): ApiProbe(CREATE, body=_asset_body, capability=Capability.MANAGE_ASSETS),
+    ("GET", "/api/v1/assets/{id}/"): ApiProbe(READ, target="asset_a"),
+    ("PATCH", "/api/v1/assets/{id}/"): ApiProbe(WRITE, target="asset_a", body=lambda w: {"asset_tag": "PROBED"}),
+    ("GET", "/api/v1/assets/{id}/history/"): ApiProbe(READ, target="asset_a"),
+    ("POST", "/api/v1/assets/{id}/move/"): ApiProbe(
+        WRITE, target="asset_a", body=lambda w: {"site": w.site_a2.pk, "location_note": "Probed"}
+    ),
+    ("POST", "/api/v1/assets/{id}/status/"): ApiProbe(
+        WRITE, target="asset_a", body=lambda w: {"status": AssetStatus.RETIRED}
+    ),
+    ("GET", "/api/v1/manufacturers/"): ApiProbe(CATALOGUE_READ),
+    ("POST", "/api/v1/manufacturers/"): ApiProbe(
+        CATALOGUE_WRITE, body=lambda w: {"name": "Probe maker"}, capability=Capability.MANAGE_CATALOGUE
+    ),
+    ("GET", "/api/v1/manufacturers/{id}/"): ApiProbe(CATALOGUE_READ, target="manufacturer"),
+    ("PUT", "/api/v1/manufacturers/{id}/"): ApiProbe(
+        CATALOGUE_WRITE,
+        target="manufacturer",
+        body=lambda w: {"name": "Probed"},
+        capability=Capability.MANAGE_CATALOGUE,
+    ),
+    ("PATCH", "/api/v1/manufacturers/{id}/"): ApiProbe(
+        CATALOGUE_WRITE,
+        target="manufacturer",
+        body=lambda w: {"name": "Probed"},
+        capability=Capability.MANAGE_CATALOGUE,
+    ),
+    ("GET", "/api/v1/asset-models/"): ApiProbe(CATALOGUE_READ),
+    ("POST", "/api/v1/asset-models/"): ApiProbe(
+        CATALOGUE_WRITE, body=_asset_model_body, capability=Capability.MANAGE_CATALOGUE
+    ),
+    ("GET", "/api/v1/asset-models/{id}/"): ApiProbe(CATALOGUE_READ, target="asset_model"),
+    ("PUT", "/api/v1/asset-models/{id}/"): ApiProbe(
+        CATALOGUE_WRITE, target="asset_model", body=_asset_model_body, capability=Capability.MANAGE_CATALOGUE
+    ),
+    ("PATCH", "/api/v1/asset-models/{id}/"): ApiProbe(
+        CATALOGUE_WRITE,
+        target="asset_model",
+        body=lambda w: {"name": "Probed"},
+        capability=Capability.MANAGE_CATALOGUE,
+    ),
+    ("GET", "/api/v1/part-types/"): ApiProbe(CATALOGUE_READ),
+    ("POST", "/api/v1/part-types/"): ApiProbe(
+        CATALOGUE_WRITE, body=_part_type_body, capability=Capability.MANAGE_CATALOGUE
+    ),
+    ("GET", "/api/v1/part-types/{id}/"): ApiProbe(CATALOGUE_READ, target="part_type"),
+    ("PUT", "/api/v1/part-types/{id}/"): ApiProbe(
+        CATALOGUE_WRITE, target="part_type", body=_part_type_body, capability=Capability.MANAGE_CATALOGUE
+    ),
+    ("PATCH", "/api/v1/part-types/{id}/"): ApiProbe(
+        CATALOGUE_WRITE,
+        target="part_type",
+        body=lambda w: {"unit_cost": "0.01"},
+        capability=Capability.MANAGE_CATALOGUE,
+    ),
+}
+
+
+def may(prober: str, capability: Capability | None) -> bool:
+    role = PROBERS[prober]
+    return role is not None and capability is not None and ROLE_POLICIES[role].can(capability)
+
+
+def expected_api_statuses(probe: ApiProbe, prober: str) -> set[int]:
+    if probe.kind == SIGN_IN:
+        return {400}
+    if PROBERS[prober] is None:
+        return {401, 403}
+    if probe.kind in (READ, WRITE):
+        return {404}
+    if probe.kind in (LIST, CATALOGUE_READ):
+        return {200}
+    return {400} if may(prober, probe.capability) else {403}
+
+
+API_CASES = [
+    pytest.param(operation, prober, id=f"{operation[0]} {operation[1]} as {prober}")
+    for operation, probe in API_OPERATIONS.items()
+    for prober in PROBERS
+    # The catalogue is shared by design: a role that may maintain it is not an outsider to it.
+    if not (probe.kind == CATALOGUE_WRITE and may(prober, probe.capability))
+]
+
+
+def api_client(world: World, prober: str) -> APIClient:
+    client = APIClient()
+    if prober in world.tokens:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {world.tokens[prober]}")
+    return client
+
+
+def schema_operations() -> set[tuple[str, str]]:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return {(method.upper(), path) for path, operations in schema["paths"].items() for method in operations}
+
+
+def test_every_api_operation_is_in_the_matrix():
+    operations = schema_operations()
+    missing = sorted(operations - set(API_OPERATIONS))
+    stale = sorted(set(API_OPERATIONS) - operations)
+    assert not missing, (
+        "These API operations are not in the tenant matrix; add each to API_OPERATIONS with how it is probed: "
+        + ", ".join(f"{method} {path}" for method, path in missing)
+    )
+    assert not stale, "API_OPERATIONS lists operations the schema no longer has: " + ", ".join(map(str, stale))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("operation", "prober"), API_CASES)
+def test_api_operation_keeps_world_a_out_of_reach(world, operation, prober):
+    method, path = operation
+    probe = API_OPERATIONS[operation]
+    url = path.replace("{id}", str(getattr(world, probe.target).pk)) if probe.target else path
+    body = json.dumps(probe.body(world)) if probe.body else ""
+    if probe.kind == SIGN_IN:
+        cache.clear()  # throttle counts of earlier tests must not turn the answer into a 429
+    before = snapshot() if method != "GET" else None
+
+    response = api_client(world, prober).generic(method, url, body, content_type="application/json")
+
+    expected = expected_api_statuses(probe, prober)
+    assert response.status_code in expected, (
+        f"{prober}: {method} {url} answered {response.status_code}, expected {sorted(expected)}: "
+        f"{response.content[:300]!r}"
+    )
+    assert MARKER not in response.content.decode("utf-8").upper()
+    if before is not None:
+        assert snapshot() == before, f"{prober}: {method} {url} changed rows"
+    if probe.kind == LIST and response.status_code == 200:
+        assert not {row["id"] for row in response.json()["results"]} & world.a_ids(probe.collection)
+        for parameter, attribute in probe.filters:
+            filtered = api_client(world, prober).get(url, {parameter: getattr(world, attribute).pk})
+            assert filtered.status_code in (200, 400), f"{prober}: {url}?{parameter}= answered {filtered.status_code}"
+            if filtered.status_code == 200:
+                assert not {row["id"] for row in filtered.json()["results"]} & world.a_ids(probe.collection)
+
+
+# --- Portal ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PortalProbe:
+    target: str  # the World attribute whose pk fills <pk>
+    methods: tuple[str, ...] = ("GET",)
+    body: Callable[[World], dict] | None = None
+
+
+# Every portal URL that takes an object id: each prober gets 404, anonymous callers the login redirect.
+PORTAL_URLS: dict[str, PortalProbe] = {
+    "accounts:organisation_detail": PortalProbe("customer_a"),
+    "accounts:member_active": PortalProbe("membership_a", methods=("POST",), body=lambda w: {"active": "0"}),
+    "assets:asset_detail": PortalProbe("asset_a"),
+    "assets:asset_move": PortalProbe(
+        "asset_a",
+        methods=("GET", "POST"),
+        body=lambda w: {"site": w.site_a2.pk, "location_note": "Probed", "note": ""},
+    ),
+    "assets:site_detail": PortalProbe("site_a"),
+    "assets:site_operators": PortalProbe(
+        "site_a", methods=("POST",), body=lambda w: {"operators": [w.spare_operator_a.pk]}
+    ),
+    "assets:fleet_register_pdf": PortalProbe("customer_a"),
+    "assets:import_detail": PortalProbe("fleet_import_a"),
+    "assets:import_apply": PortalProbe("fleet_import_a", methods=("POST",)),
+    "assets:import_errors_csv": PortalProbe("fleet_import_a"),
+}
+
+# URLs with parameters that name no tenant object, each with the reason and the test that covers it.
+EXEMPT_URLS: dict[str, str] = {
+    "accounts:password_reset_confirm": "a signed one-time token, no object id (test_password_reset_link_...)",
+    "api-schema": "public API documentation naming no tenant data (test_api_schema_is_public_...)",
+    "api-swagger-ui": "public API documentation viewer",
+    "api-redoc": "public API documentation viewer",
+}
+EXEMPT_NAMESPACES: dict[str, str] = {
+    "admin": "staff only: every portal user is sent to the admin's login (test_admin_is_closed_...)",
+}
+
+# Pages that list tenant rows without an id: each prober sees none of world A's (or the page is a 404 for a
+# role without its capability). Every FilteredListView must be here; other pages that show rows join too.
+PORTAL_LISTS: tuple[str, ...] = (
+    "portal:dashboard",
+    "accounts:organisation_list",
+    "accounts:member_list",
+    "assets:asset_list",
+    "assets:site_list",
+    "assets:import",
+    "assets:import_export",
+)
+
+
+def url_patterns(resolver=None, prefix: str = "", namespace: str = "", parameters: bool = False):
+    """Every URL pattern: (route, qualified name, pattern, whether the route takes parameters)."""
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        takes = parameters or bool(getattr(entry.pattern, "converters", None)) or entry.pattern.regex.groups > 0
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from url_patterns(entry, prefix + str(entry.pattern), inner, takes)
+        else:
+            yield prefix + str(entry.pattern), f"{namespace}{entry.name or ''}", entry, takes
+
+
+def api_schema_callbacks() -> set:
+    """The view callbacks behind the API schema's operations (the API matrix covers those)."""
+    operations = schema_operations()
+    return {
+        callback
+        for path, _regex, method, callback in EndpointEnumerator().get_api_endpoints()
+        if (method.upper(), path.replace("{pk}", "{id}")) in operations
+    }
+
+
+def test_every_portal_url_with_a_parameter_is_in_the_matrix():
+    in_schema = api_schema_callbacks()
+    missing = []
+    for route, name, pattern, takes_parameters in url_patterns():
+        if not (takes_parameters or route.startswith("api/")) or pattern.callback in in_schema:
+            continue
+        namespace = name.split(":")[0] if ":" in name else ""
+        if name in PORTAL_URLS or name in EXEMPT_URLS or namespace in EXEMPT_NAMESPACES:
+            continue
+        missing.append(f"{name or '(unnamed)'} ({route})")
+    assert not missing, (
+        "These URLs take parameters but are not in the tenant matrix; add each to PORTAL_URLS with the world A "
+        "object that fills it (or to EXEMPT_URLS with the reason): " + ", ".join(missing)
+    )
+    stale = set(PORTAL_URLS) - {name for _route, name, _pattern, _takes in url_patterns()}
+    assert not stale, f"PORTAL_URLS lists URLs that no longer exist: {sorted(stale)}"
+
+
+def test_every_portal_list_is_in_the_matrix():
+    lists = {
+        name
+        for _route, name, pattern, _takes in url_patterns()
+        if isinstance(getattr(pattern.callback, "view_class", None), type)
+        and issubclass(pattern.callback.view_class, FilteredListView)
+    }
+    missing = sorted(lists - set(PORTAL_LISTS))
+    assert not missing, f"These list pages are not in PORTAL_LISTS of the tenant matrix: {missing}"
+
+
+def portal_client(world: World, prober: str) -> Client:
+    client = Client()
+    if prober in world.users:
+        client.force_login(world.users[prober])
+    return client
+
+
+def assert_login_redirect(response, what: str) -> None:
+    assert response.status_code == 302, f"anonymous: {what} answered {response.status_code}"
+    assert response["Location"].startswith(reverse(settings.LOGIN_URL)), response["Location"]
+
+
+PORTAL_CASES = [
+    pytest.param(name, method, prober, id=f"{method} {name} as {prober}")
+    for name, probe in PORTAL_URLS.items()
+    for method in probe.methods
+    for prober in PROBERS
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "method", "prober"), PORTAL_CASES)
+def test_portal_url_keeps_world_a_out_of_reach(world, name, method, prober):
+    probe = PORTAL_URLS[name]
+    url = reverse(name, kwargs={"pk": getattr(world, probe.target).pk})
+    client = portal_client(world, prober)
+    before = snapshot() if method == "POST" else None
+
+    body = probe.body(world) if probe.body else {}
+    response = client.post(url, body) if method == "POST" else client.get(url)
+
+    if PROBERS[prober] is None:
+        assert_login_redirect(response, f"{method} {url}")
+    else:
+        assert response.status_code == 404, f"{prober}: {method} {url} answered {response.status_code}"
+    if before is not None:
+        assert snapshot() == before, f"{prober}: {method} {url} changed rows"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("prober", PROBERS)
+@pytest.mark.parametrize("name", PORTAL_LISTS)
+def test_portal_list_shows_none_of_world_a(world, name, prober):
+    url = reverse(name)
+    response = portal_client(world, prober).get(url)
+    if PROBERS[prober] is None:
+        assert_login_redirect(response, url)
+        return
+    view_class = get_resolver().resolve(url).func.view_class
+    expected = 404 if view_class.required_capability and not may(prober, view_class.required_capability) else 200
+    assert response.status_code == expected, f"{prober}: {url} answered {response.status_code}"
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    assert MARKER not in content.decode("utf-8-sig").upper()
+
+
+# --- Exempt URLs, each with its own check ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("prober", [name for name, role in PROBERS.items() if role is not None])
+def test_admin_is_closed_to_portal_users(world, prober):
+    url = reverse("admin:assets_asset_change", args=[world.asset_a.pk])
+    response = portal_client(world, prober).get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+@pytest.mark.django_db
+def test_password_reset_link_with_a_wrong_token_offers_no_password_form(world):
+    uid = urlsafe_base64_encode(force_bytes(world.a_admin.pk))
+    response = Client().get(reverse("accounts:password_reset_confirm", args=[uid, "set-password"]))
+    assert response.status_code == 200
+    assert "new_password1" not in response.content.decode()
+    assert MARKER not in response.content.decode().upper()
+
+
+@pytest.mark.django_db
+def test_api_schema_is_public_and_names_no_tenant_data(world):
+    for name in ("api-schema", "api-swagger-ui", "api-redoc"):
+        response = Client().get(reverse(name))
+        assert response.status_code == 200, name
+        assert MARKER not in response.content.decode().upper()
