@@ -13,7 +13,7 @@ from accounts.models import Membership, Organisation, User
 from accounts.roles import Capability
 from accounts.selectors import organisation_settings_effective
 from assets.choices import AssetEventKind, AssetStatus
-from assets.models import Asset, AssetEvent, AssetModel, Site
+from assets.models import Asset, AssetEvent, AssetModel, Manufacturer, PartType, Site
 from fleet.tenancy import access_for
 
 SITE_OF_OTHER_CUSTOMER = _("The site belongs to another customer.")
@@ -70,6 +70,36 @@ def site_update(*, site: Site, by: User | None = None, **fields) -> Site:
     site.full_clean()
     site.save()
     return site
+
+
+def _catalogue_save(instance, *, by: User | None, fields: dict, many: dict | None = None):
+    """Create or change a catalogue entry (provider admins): validated, saved, its many-to-many set."""
+    _require(by, Capability.MANAGE_CATALOGUE)
+    for name, value in fields.items():
+        setattr(instance, name, value)
+    instance.full_clean()
+    instance.save()
+    for name, values in (many or {}).items():
+        getattr(instance, name).set(values)
+    return instance
+
+
+@transaction.atomic
+def manufacturer_save(*, instance: Manufacturer | None = None, by: User | None = None, **fields) -> Manufacturer:
+    return _catalogue_save(instance or Manufacturer(), by=by, fields=fields)
+
+
+@transaction.atomic
+def asset_model_save(*, instance: AssetModel | None = None, by: User | None = None, **fields) -> AssetModel:
+    return _catalogue_save(instance or AssetModel(), by=by, fields=fields)
+
+
+@transaction.atomic
+def part_type_save(
+    *, instance: PartType | None = None, by: User | None = None, asset_models: list[AssetModel] | None = None, **fields
+) -> PartType:
+    many = {"asset_models": asset_models} if asset_models is not None else None
+    return _catalogue_save(instance or PartType(), by=by, fields=fields, many=many)
 
 
 @transaction.atomic

@@ -67,19 +67,29 @@ class SiteViewSet(TenantViewSetMixin, mixins.CreateModelMixin, mixins.UpdateMode
 class CatalogueViewSet(
     TenantViewSetMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
 ):
-    """The provider's catalogue: every signed-in user reads it, provider admins maintain it."""
+    """The provider's catalogue: every signed-in user reads it, provider admins maintain it (via services)."""
 
     write_capabilities = {
         "create": Capability.MANAGE_CATALOGUE,
         "update": Capability.MANAGE_CATALOGUE,
         "partial_update": Capability.MANAGE_CATALOGUE,
     }
+    save_service = None  # callable(instance=..., by=..., **fields) from assets.services
+
+    def perform_create(self, serializer):
+        serializer.instance = type(self).save_service(by=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = type(self).save_service(
+            instance=serializer.instance, by=self.request.user, **serializer.validated_data
+        )
 
 
 class ManufacturerViewSet(CatalogueViewSet):
     queryset = Manufacturer.objects.none()
     selector = staticmethod(selectors.manufacturer_list)
     serializer_class = ManufacturerSerializer
+    save_service = staticmethod(services.manufacturer_save)
     filterset_fields = ["name"]
     ordering_fields = ["name"]
     ordering = ["name"]
@@ -89,6 +99,7 @@ class AssetModelViewSet(CatalogueViewSet):
     queryset = AssetModel.objects.none()
     selector = staticmethod(selectors.asset_model_list)
     serializer_class = AssetModelSerializer
+    save_service = staticmethod(services.asset_model_save)
     filterset_class = AssetModelFilterSet
     ordering_fields = ["name", "manufacturer__name", "category"]
     ordering = ["manufacturer__name", "name"]
@@ -98,6 +109,7 @@ class PartTypeViewSet(CatalogueViewSet):
     queryset = PartType.objects.none()
     selector = staticmethod(selectors.part_type_list)
     serializer_class = PartTypeSerializer
+    save_service = staticmethod(services.part_type_save)
     filterset_class = PartTypeFilterSet
     ordering_fields = ["name", "code", "rated_life"]
     ordering = ["name"]

@@ -332,3 +332,32 @@ def test_asset_factory_assets_are_consistent_with_services(customer, site):
 
     assert asset.manufacturer_id == asset.asset_model.manufacturer_id
     assert asset.site.customer_id == asset.customer_id
+
+
+def test_part_type_save_validates_and_sets_the_models_it_fits(provider_admin):
+    from assets.services import part_type_save
+    from assets.tests.factories import AssetModelFactory
+
+    model = AssetModelFactory()
+    part = part_type_save(
+        by=provider_admin,
+        code="DRM-1",
+        name="Drum unit",
+        kind="wear_part",
+        life_unit="pages",
+        rated_life=120000,
+        unit_cost=Decimal("18000"),
+        currency="JPY",
+        asset_models=[model],
+    )
+    assert list(part.asset_models.all()) == [model]
+    with pytest.raises(ValidationError) as error:
+        part_type_save(instance=part, by=provider_admin, rated_life=0)
+    assert "rated_life" in error.value.message_dict
+
+
+def test_catalogue_is_maintained_by_provider_admins_only(customer_admin):
+    from assets.services import manufacturer_save
+
+    with pytest.raises(ValidationError):
+        manufacturer_save(by=customer_admin, name="Konica Minolta")
