@@ -26,10 +26,10 @@ from fleet.views import FilteredListView, PortalMixin, TenantDetailView
 
 ASSET_COLUMNS = (
     Column("serial", _("Serial number"), "serial_number", sort="serial_number", link=True),
-    Column("tag", _("Asset tag"), "asset_tag", sort="asset_tag"),
-    Column("customer", _("Customer"), "customer__name", sort="customer__name"),
+    Column("tag", _("Asset tag"), "asset_tag", sort="asset_tag", phone=False),
+    Column("customer", _("Customer"), "customer__name", sort="customer__name", provider_only=True),
     Column("site", _("Site"), "site__name", sort="site__name"),
-    Column("manufacturer", _("Manufacturer"), "manufacturer__name", sort="manufacturer__name"),
+    Column("manufacturer", _("Manufacturer"), "manufacturer__name", sort="manufacturer__name", phone=False),
     Column("model", _("Model"), "asset_model__name", sort="asset_model__name"),
     Column(
         "category",
@@ -37,18 +37,19 @@ ASSET_COLUMNS = (
         "asset_model__category",
         sort="asset_model__category",
         choices=dict(AssetCategory.choices),
+        phone=False,
     ),
     Column("status", _("Status"), "status", sort="status", choices=dict(AssetStatus.choices)),
-    Column("ownership", _("Ownership"), "ownership", sort="ownership", choices=dict(Ownership.choices)),
-    Column("installed", _("Installed"), "install_date", sort="install_date"),
-    Column("cost", _("Acquisition cost"), "acquisition_cost", sort="acquisition_cost", price=True),
-    Column("currency", _("Currency"), "currency", price=True),
+    Column("ownership", _("Ownership"), "ownership", sort="ownership", choices=dict(Ownership.choices), phone=False),
+    Column("installed", _("Installed"), "install_date", sort="install_date", phone=False),
+    Column("cost", _("Acquisition cost"), "acquisition_cost", sort="acquisition_cost", price=True, phone=False),
+    Column("currency", _("Currency"), "currency", price=True, phone=False),
     Column("location", _("Location"), "location_note"),
 )
 
 SITE_COLUMNS = (
     Column("name", _("Name"), "name", sort="name", link=True),
-    Column("customer", _("Customer"), "customer__name", sort="customer__name"),
+    Column("customer", _("Customer"), "customer__name", sort="customer__name", provider_only=True),
     Column("city", _("City"), "city", sort="city"),
     Column("building", _("Building"), "building"),
     Column("floor", _("Floor"), "floor"),

@@ -21,7 +21,9 @@ class Column:
     (following ``select_related`` relations) and the CSV export reads it with ``values_list``.
     ``choices`` maps stored values to their labels; ``price`` hides the column from roles that see no
     prices; ``sort`` is the ORM expression the column sorts by ("" when it cannot be sorted);
-    ``link`` makes the cell a link to the row's detail page.
+    ``link`` makes the cell a link to the row's detail page; ``phone=False`` leaves the column out of
+    the stacked cards that narrow screens show (it stays in the table on wider screens and in the CSV);
+    ``provider_only`` shows the column to provider staff only (a customer's users know their own name).
     """
 
     key: str
@@ -32,6 +34,8 @@ class Column:
     price: bool = False
     link: bool = False
     currency_path: str = ""
+    phone: bool = True
+    provider_only: bool = False
 
     def value(self, obj):
         value = obj
@@ -49,8 +53,12 @@ class Column:
         return value
 
 
-def visible_columns(columns: Iterable[Column], *, sees_prices: bool) -> list[Column]:
-    return [column for column in columns if sees_prices or not column.price]
+def visible_columns(columns: Iterable[Column], *, sees_prices: bool, is_provider_staff: bool = True) -> list[Column]:
+    return [
+        column
+        for column in columns
+        if (sees_prices or not column.price) and (is_provider_staff or not column.provider_only)
+    ]
 
 
 class _Echo:

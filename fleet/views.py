@@ -62,7 +62,9 @@ class FilteredListView(PortalMixin, TemplateView):
         return [self.template_name]
 
     def get_columns(self) -> list[Column]:
-        return visible_columns(self.columns, sees_prices=self.access.sees_prices)
+        return visible_columns(
+            self.columns, sees_prices=self.access.sees_prices, is_provider_staff=self.access.is_provider_staff
+        )
 
     def get_queryset(self):
         return type(self).selector(user=self.request.user)

@@ -521,3 +521,21 @@ def test_user_of_a_deactivated_organisation_sees_no_figures(client, customer, cu
     assert response.status_code == 200
     assert response.context["tiles"] == []
     assert client.get(reverse("assets:asset_detail", args=[asset.pk])).status_code == 403
+
+
+def test_dashboard_shows_an_account_manager_only_their_customers(client, provider, customer, other_customer):
+    from accounts.tests.factories import member as make
+
+    manager = make(provider, Role.ACCOUNT_MANAGER)
+    customer.account_managers.add(manager)
+    client.force_login(manager)
+    tiles = {tile.template_name: tile.context for tile in client.get(reverse("portal:dashboard")).context["tiles"]}
+    customers = tiles["accounts/_dashboard_tiles.html"]
+    assert customers["count"] == 1
+    assert [c.pk for c in customers["largest"]] == [customer.pk]
+
+
+def test_dashboard_has_no_customer_tile_for_customer_users(client, customer_admin):
+    client.force_login(customer_admin)
+    names = [tile.template_name for tile in client.get(reverse("portal:dashboard")).context["tiles"]]
+    assert "accounts/_dashboard_tiles.html" not in names

@@ -142,3 +142,12 @@ def test_csv_rows_reads_every_row_in_one_query_and_leaves_empty_relations_blank(
 
     assert len(rows) == 4
     assert all(row[4] == "" for row in rows[1:])
+
+
+def test_visible_columns_hide_provider_only_columns_from_customer_users():
+    columns = (
+        Column("serial", "Serial", "serial_number"),
+        Column("customer", "Customer", "customer__name", provider_only=True),
+    )
+    assert [c.key for c in visible_columns(columns, sees_prices=True, is_provider_staff=False)] == ["serial"]
+    assert [c.key for c in visible_columns(columns, sees_prices=True, is_provider_staff=True)] == ["serial", "customer"]
