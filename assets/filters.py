@@ -23,6 +23,7 @@ def _visible_sites(request):
 
 class SiteFilterSet(SearchFilterSet):
     search_fields = ("name", "code", "city", "building")
+    provider_only_filters = ("customer",)
     customer = django_filters.ModelChoiceFilter(queryset=_visible_customers, label=_("Customer"))
 
     class Meta:
@@ -33,6 +34,7 @@ class SiteFilterSet(SearchFilterSet):
 class AssetFilterSet(SearchFilterSet):
     search_fields = ("serial_number", "asset_tag", "asset_model__name", "location_note", "site__name")
     narrowed_by = {"site": "customer"}
+    provider_only_filters = ("customer",)
     customer = django_filters.ModelChoiceFilter(queryset=_visible_customers, label=_("Customer"))
     site = django_filters.ModelChoiceFilter(queryset=_visible_sites, label=_("Site"))
     category = django_filters.ChoiceFilter(

@@ -4,6 +4,8 @@ import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from fleet.tenancy import access_for
+
 # A select never renders more options than this; larger choice lists narrow to a parent filter's value.
 MAX_RENDERED_CHOICES = 150
 
@@ -19,7 +21,15 @@ class SearchFilterSet(django_filters.FilterSet):
 
     search_fields: tuple[str, ...] = ()
     narrowed_by: dict[str, str] = {}
+    provider_only_filters: tuple[str, ...] = ()  # left out for customer users, who see one organisation
     q = django_filters.CharFilter(method="filter_q", label=_("Search"), max_length=100)
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, request=request, **kwargs)
+        access = access_for(request.user) if request is not None else None
+        if access is not None and not access.is_provider_staff:
+            for name in self.provider_only_filters:
+                self.filters.pop(name, None)
 
     def filter_q(self, queryset, name, value):
         value = value.strip()
@@ -33,7 +43,8 @@ class SearchFilterSet(django_filters.FilterSet):
     def narrow_choices(self) -> None:
         """Limit what large selects render (called by pages, which render the form; the API does not)."""
         for name, parent in self.narrowed_by.items():
-            self._narrow_choices(self.form, name, parent)
+            if name in self.filters and parent in self.filters:
+                self._narrow_choices(self.form, name, parent)
 
     def _narrow_choices(self, form, name: str, parent: str) -> None:
         field = form.fields[name]

@@ -103,6 +103,7 @@ class FilteredListView(PortalMixin, TemplateView):
             query=self._query_without("page"),
             query_without_sort=self._query_without("page", "sort"),
             title=self.title,
+            filtered=any(value for name, value in request.GET.items() if name in filterset.filters),
             detail_url_name=self.detail_url_name,
             row_actions_template=self.row_actions_template,
             create_url_name=self.create_url_name if self._may_create() else "",

@@ -89,3 +89,10 @@ def test_large_site_select_narrows_to_the_chosen_customer(client, provider, prov
     # What the select shows does not limit what the filter accepts.
     by_site = client.get(reverse("assets:asset_list"), {"site": second_site.pk})
     assert "ONLY-AT-SECOND" in by_site.text
+
+
+def test_customer_users_get_no_customer_filter(client, customer_admin, provider_admin):
+    client.force_login(customer_admin)
+    assert "customer" not in client.get(reverse("assets:asset_list")).context["filterset"].form.fields
+    client.force_login(provider_admin)
+    assert "customer" in client.get(reverse("assets:asset_list")).context["filterset"].form.fields

@@ -10,6 +10,9 @@ document.addEventListener("DOMContentLoaded", function () {
       button.setAttribute("aria-expanded", open ? "true" : "false");
     });
   });
+  if (window.matchMedia("(min-width: 700px)").matches) {
+    document.querySelectorAll("details[data-open-wide]").forEach(function (details) { details.open = true; });
+  }
   document.querySelectorAll("[data-poll-url]").forEach(function (element) {
     // Progress blocks (long imports) are refreshed by htmx attributes; this is a fallback without htmx.
     if (window.htmx) { return; }
