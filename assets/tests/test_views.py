@@ -108,3 +108,22 @@ def test_customer_viewer_cannot_assign_operators(client, customer, site, make_me
     viewer = make_member(customer, Role.CUSTOMER_VIEWER)
     client.force_login(viewer)
     assert client.post(reverse("assets:site_operators", args=[site.pk]), {"operators": []}).status_code == 404
+
+
+def test_customer_admin_downloads_own_fleet_register_from_the_dashboard(client, customer_admin, customer, asset):
+    client.force_login(customer_admin)
+    register_url = reverse("assets:fleet_register_pdf", args=[customer.pk])
+    assert register_url in client.get(reverse("portal:dashboard")).text
+    response = client.get(register_url)
+    assert response["Content-Type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")
+
+
+def test_fleet_register_of_another_customer_is_404(client, customer_admin, other_customer):
+    client.force_login(customer_admin)
+    assert client.get(reverse("assets:fleet_register_pdf", args=[other_customer.pk])).status_code == 404
+
+
+def test_customer_viewer_gets_no_fleet_register(client, customer, make_member):
+    client.force_login(make_member(customer, Role.CUSTOMER_VIEWER))
+    assert client.get(reverse("assets:fleet_register_pdf", args=[customer.pk])).status_code == 404
