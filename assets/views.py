@@ -42,8 +42,16 @@ ASSET_COLUMNS = (
     Column("status", _("Status"), "status", sort="status", choices=dict(AssetStatus.choices)),
     Column("ownership", _("Ownership"), "ownership", sort="ownership", choices=dict(Ownership.choices), phone=False),
     Column("installed", _("Installed"), "install_date", sort="install_date", phone=False),
-    Column("cost", _("Acquisition cost"), "acquisition_cost", sort="acquisition_cost", price=True, phone=False),
-    Column("currency", _("Currency"), "currency", price=True, phone=False),
+    Column(
+        "cost",
+        _("Acquisition cost"),
+        "acquisition_cost",
+        sort="acquisition_cost",
+        price=True,
+        phone=False,
+        currency_path="currency",
+    ),
+    Column("currency", _("Currency"), "currency", price=True, html=False),
     Column("location", _("Location"), "location_note"),
 )
 

@@ -10,6 +10,8 @@ from django.http import StreamingHttpResponse
 from django.utils.encoding import force_str
 from django.utils.functional import Promise
 
+from fleet.money import money_format
+
 CSV_CHUNK_SIZE = 2000
 
 
@@ -23,7 +25,9 @@ class Column:
     prices; ``sort`` is the ORM expression the column sorts by ("" when it cannot be sorted);
     ``link`` makes the cell a link to the row's detail page; ``phone=False`` leaves the column out of
     the stacked cards that narrow screens show (it stays in the table on wider screens and in the CSV);
-    ``provider_only`` shows the column to provider staff only (a customer's users know their own name).
+    ``provider_only`` shows the column to provider staff only (a customer's users know their own name);
+    ``currency_path`` formats the HTML cell as money in that currency; ``html=False`` keeps a column for
+    the CSV only (the currency beside an amount, which the HTML cell already shows).
     """
 
     key: str
@@ -36,6 +40,7 @@ class Column:
     currency_path: str = ""
     phone: bool = True
     provider_only: bool = False
+    html: bool = True
 
     def value(self, obj):
         value = obj
@@ -51,6 +56,13 @@ class Column:
         if self.choices:
             return self.choices.get(value, value)
         return value
+
+    def cell(self, obj):
+        """What the HTML table shows for ``obj``: the label of a choice, or an amount in its currency."""
+        value = self.value(obj)
+        if self.currency_path and value is not None:
+            return money_format(value, Column(self.key, self.label, self.currency_path).value(obj))
+        return self.display(value)
 
 
 def visible_columns(columns: Iterable[Column], *, sees_prices: bool, is_provider_staff: bool = True) -> list[Column]:

@@ -96,9 +96,9 @@ class FilteredListView(PortalMixin, TemplateView):
         page = paginator.get_page(request.GET.get("page"))
         context = self.get_context_data(
             filterset=filterset,
-            columns=columns,
             page_obj=page,
-            rows=[(obj, [column.display(column.value(obj)) for column in columns]) for obj in page.object_list],
+            columns=[column for column in columns if column.html],
+            rows=[(obj, [column.cell(obj) for column in columns if column.html]) for obj in page.object_list],
             sort=sort,
             query=self._query_without("page"),
             query_without_sort=self._query_without("page", "sort"),

@@ -127,3 +127,13 @@ def test_fleet_register_of_another_customer_is_404(client, customer_admin, other
 def test_customer_viewer_gets_no_fleet_register(client, customer, make_member):
     client.force_login(make_member(customer, Role.CUSTOMER_VIEWER))
     assert client.get(reverse("assets:fleet_register_pdf", args=[customer.pk])).status_code == 404
+
+
+def test_asset_list_shows_costs_as_money_and_exports_them_plainly(client, customer_admin, asset):
+    client.force_login(customer_admin)
+    page = client.get(reverse("assets:asset_list"))
+    assert "¥850,000" in page.text
+    csv_text = b"".join(client.get(reverse("assets:asset_list"), {"format": "csv"}).streaming_content).decode()
+    header, row = csv_text.lstrip("\ufeff").splitlines()[:2]
+    assert header.endswith("Acquisition cost,Currency,Location")
+    assert ",850000.00,JPY," in row
