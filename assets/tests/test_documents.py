@@ -1,16 +1,15 @@
 """The fleet register PDF: one customer's assets by site, in the customer's language, typed text escaped."""
 
 from datetime import date
-from io import BytesIO
 
 import pytest
-from pypdf import PdfReader
 
 from accounts.choices import OrganisationKind
 from accounts.models import Organisation
 from assets.choices import AssetCategory, AssetStatus, Ownership
 from assets.documents import fleet_register_context, fleet_register_pdf_render
 from assets.models import Asset, AssetModel, Manufacturer, Site
+from fleet.testing.pdf import embedded_fonts, pdf_text, squash
 
 pytestmark = pytest.mark.django_db
 
@@ -33,27 +32,6 @@ def make_asset(customer: Organisation, site: Site, serial: str, **fields) -> Ass
     return Asset.objects.create(
         customer=customer, site=site, asset_model=asset_model, manufacturer=manufacturer, serial_number=serial, **fields
     )
-
-
-def pdf_text(pdf: bytes) -> str:
-    return "\n".join(page.extract_text() for page in PdfReader(BytesIO(pdf)).pages)
-
-
-def squash(text: str) -> str:
-    return "".join(text.split())
-
-
-def embedded_fonts(pdf: bytes) -> set[str]:
-    """Base names (subset prefix removed) of the fonts embedded in a PDF."""
-    names = set()
-    for page in PdfReader(BytesIO(pdf)).pages:
-        for font in page["/Resources"]["/Font"].values():
-            font = font.get_object()
-            for descendant in [d.get_object() for d in font.get("/DescendantFonts", [])] or [font]:
-                descriptor = descendant.get("/FontDescriptor")
-                if descriptor and "/FontFile2" in descriptor.get_object():
-                    names.add(str(font["/BaseFont"]).split("+", 1)[-1])
-    return names
 
 
 @pytest.fixture

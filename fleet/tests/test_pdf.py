@@ -12,6 +12,7 @@ from pypdf import PdfReader
 import fleet.pdf
 from fleet.charts import bar_chart_svg, nice_ticks
 from fleet.pdf import PdfResourceRefused, StaticFilesURLFetcher, page_footer_css_content, render_pdf
+from fleet.testing.pdf import embedded_fonts, pdf_text, squash
 
 FONT_URL = f"{settings.STATIC_URL}fonts/ipaexg.ttf"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -36,28 +37,6 @@ def locmem_templates(**templates: str) -> list[dict]:
         ],
     }
     return [engine]
-
-
-def pdf_text(pdf: bytes) -> str:
-    return "\n".join(page.extract_text() for page in PdfReader(BytesIO(pdf)).pages)
-
-
-def squash(text: str) -> str:
-    """``text`` without whitespace: table cells and paragraphs wrap long values."""
-    return "".join(text.split())
-
-
-def embedded_fonts(pdf: bytes) -> set[str]:
-    """Base names (subset prefix removed) of the TrueType fonts embedded in a PDF."""
-    names = set()
-    for page in PdfReader(BytesIO(pdf)).pages:
-        for font in page["/Resources"]["/Font"].values():
-            font = font.get_object()
-            for descendant in [d.get_object() for d in font.get("/DescendantFonts", [])] or [font]:
-                descriptor = descendant.get("/FontDescriptor")
-                if descriptor and "/FontFile2" in descriptor.get_object():
-                    names.add(str(font["/BaseFont"]).split("+", 1)[-1])
-    return names
 
 
 @pytest.fixture
