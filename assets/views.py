@@ -21,6 +21,7 @@ from assets.filters import AssetFilterSet, SiteFilterSet
 from assets.forms import AssetMoveForm, FleetImportForm, SiteOperatorsForm
 from assets.models import Asset
 from fleet.money import Currency
+from fleet.panels import panels_for
 from fleet.tables import Column, csv_response
 from fleet.views import FilteredListView, PortalMixin, TenantDetailView
 
@@ -83,6 +84,7 @@ class AssetDetailView(TenantDetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["history"] = selectors.asset_history(asset=self.object)[:50]
+        context["panels"] = panels_for("asset", user=self.request.user, obj=self.object)
         context["may_move"] = self.access.can(Capability.MOVE_ASSETS)
         return context
 

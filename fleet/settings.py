@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "fleet",
     "accounts",
     "assets",
+    "telemetry",
 ]
 
 MIDDLEWARE = [

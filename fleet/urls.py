@@ -7,6 +7,7 @@ urlpatterns = [
     path("", include("fleet.portal_urls")),
     path("accounts/", include("accounts.urls")),
     path("assets/", include("assets.urls")),
+    path("telemetry/", include("telemetry.urls")),
     path("api/v1/", include("fleet.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

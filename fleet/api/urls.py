@@ -23,6 +23,7 @@ docs_csp = csp_override(
 urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("assets.api.urls")),
+    path("", include("telemetry.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "schema/swagger-ui/",

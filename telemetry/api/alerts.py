@@ -1,0 +1,3 @@
+"""API of telemetry: alerts."""
+
+urlpatterns: list = []

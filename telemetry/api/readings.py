@@ -1,0 +1,3 @@
+"""API of telemetry: readings."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Portal pages of telemetry: alerts."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Portal pages of telemetry: ingest."""
+
+urlpatterns: list = []
