@@ -22,7 +22,7 @@ from assets.forms import AssetMoveForm, FleetImportForm, SiteOperatorsForm
 from assets.models import Asset
 from fleet.money import Currency
 from fleet.panels import panels_for
-from fleet.tables import Column, csv_response
+from fleet.tables import Column, csv_cell, csv_response
 from fleet.views import FilteredListView, PortalMixin, TenantDetailView
 
 ASSET_COLUMNS = (
@@ -216,11 +216,6 @@ def import_column_help() -> dict[str, str]:
     }
 
 
-def _spreadsheet_safe(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
 class FleetImportUploadView(PortalMixin, FormView):
     """Upload a fleet CSV; it is checked first and, unless it is a dry run, applied when it has no errors."""
 
@@ -321,7 +316,7 @@ class FleetImportErrorsCsvView(PortalMixin, View):
         writer = csv.writer(response)
         writer.writerow(["line", "field", "message"])
         for error in fleet_import.errors:
-            writer.writerow([error["line"] or "", _spreadsheet_safe(error["field"]), error["message"]])
+            writer.writerow([error["line"] or "", csv_cell(error["field"]), error["message"]])
         return response
 
 

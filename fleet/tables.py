@@ -80,7 +80,7 @@ class _Echo:
         return value
 
 
-def _csv_cell(value) -> str:
+def csv_cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, Decimal):
@@ -112,7 +112,7 @@ def csv_rows(queryset: QuerySet, columns: list[Column]) -> Iterator[list[str]]:
     ]
     for row in queryset.values_list(*paths).iterator(chunk_size=CSV_CHUNK_SIZE):
         yield [
-            _csv_cell(mapper(value, value) if mapper is not None and value is not None else value)
+            csv_cell(mapper(value, value) if mapper is not None and value is not None else value)
             for mapper, value in zip(maps, row, strict=True)
         ]
 

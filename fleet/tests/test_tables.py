@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from assets.choices import AssetStatus
 from assets.models import Asset
 from assets.tests.factories import AssetFactory
-from fleet.tables import Column, _csv_cell, csv_response, csv_rows, visible_columns
+from fleet.tables import Column, csv_cell, csv_response, csv_rows, visible_columns
 
 COLUMNS = [
     Column("serial", _("Serial number"), "serial_number"),
@@ -45,7 +45,7 @@ def read_csv(response) -> tuple[bytes, list[list[str]]]:
     ],
 )
 def test_csv_cell_neutralises_spreadsheet_formulas(text, expected):
-    assert _csv_cell(text) == expected
+    assert csv_cell(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -61,12 +61,12 @@ def test_csv_cell_neutralises_spreadsheet_formulas(text, expected):
     ],
 )
 def test_csv_cell_writes_numbers_as_plain_text(value, expected):
-    assert _csv_cell(value) == expected
+    assert csv_cell(value) == expected
 
 
 def test_csv_cell_translates_lazy_labels():
     with translation.override("en"):
-        assert _csv_cell(_("Retired")) == "Retired"
+        assert csv_cell(_("Retired")) == "Retired"
 
 
 def test_visible_columns_hide_prices_from_roles_that_see_none():
