@@ -1,8 +1,9 @@
 """Server-side SVG charts for PDFs and pages: pure Python, no JavaScript, no plotting library.
 
-``bar_chart_svg`` returns a ``SafeString`` so that templates can write ``{{ chart_svg }}``: it is safe only
-because the builder escapes every piece of text it places (labels, title, axis names, formatted values)
-and writes nothing else but numbers it computed and a colour it validated.
+``bar_chart_svg`` and ``line_chart_svg`` return a ``SafeString`` so that templates can write
+``{{ chart_svg }}``: it is safe only because each builder escapes every piece of text it places (labels,
+title, axis names, formatted values) and writes nothing else but numbers it computed and colours it
+validated.
 """
 
 import math
@@ -257,3 +258,111 @@ def _vertical(
         'stroke="#555555" stroke-width="1"/>'
     )
     return "".join(parts), float(height)
+
+
+DEFAULT_LINE_COLOURS = ("#2f5d8a", "#c2410c", "#15803d", "#a21caf", "#b45309", "#0e7490", "#4b5563")
+
+
+def line_chart_svg(
+    series: Sequence[tuple[str, Sequence[tuple[float, Number]]]],
+    *,
+    x_max: float,
+    x_ticks: Sequence[tuple[float, str]] = (),
+    y_max: Number | None = None,
+    title: str = "",
+    value_axis_label: str = "",
+    width: int = 640,
+    height: int = 220,
+    colours: Sequence[str] = DEFAULT_LINE_COLOURS,
+    font_family: str = DEFAULT_FONT_FAMILY,
+    font_size: float = 11,
+    value_format: Callable[[Number], str] = default_value_format,
+    empty_text: str = "",
+) -> SafeString:
+    """An SVG line chart: one polyline per ``(name, [(x, y), ...])`` series, with a value axis and a legend.
+
+    ``x`` runs from 0 to ``x_max`` (days, hours...); ``x_ticks`` names some of them (dates) under the plot.
+    ``y_max`` fixes the top of the value axis (100 for percentages); by default it fits the data. Values must
+    be non-negative. As for ``bar_chart_svg``, every text is escaped here and callers pass plain text.
+    """
+    colours = tuple(colours)
+    if not colours or not all(_COLOUR_RE.match(colour) for colour in colours):
+        raise ValueError(f"colours must be hex colours such as #2f5d8a, not {colours!r}")
+    if not _FONT_FAMILY_RE.match(font_family):
+        raise ValueError(f"font_family has unexpected characters: {font_family!r}")
+    if not x_max > 0:
+        raise ValueError(f"x_max must be positive, not {x_max!r}")
+    for name, points in series:
+        for _x, y in points:
+            if y < 0:
+                raise ValueError(NEGATIVE_VALUE % {"label": name, "value": y})
+    width, height, font_size = int(width), int(height), float(font_size)  # written unescaped: numbers only
+    has_points = any(points for _name, points in series)
+    line = font_size * 1.6
+    top = (line if title else 0) + (line if value_axis_label else 0)
+    legend_height = line * len(series) if has_points else 0
+    total_height = top + height + legend_height
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{_num(total_height)}" '
+        f'viewBox="0 0 {width} {_num(total_height)}" role="img" aria-label="{escape(title)}" '
+        f'font-family="{escape(font_family)}" font-size="{_num(font_size)}" class="line-chart">',
+    ]
+    if title:
+        parts.append(f"<title>{escape(title)}</title>")
+        parts.append(_text(0, font_size * 1.2, title, font_weight="bold", font_size=_num(font_size * 1.1)))
+    if value_axis_label:
+        parts.append(_text(0, (line if title else 0) + font_size * 1.1, value_axis_label, fill="#333333"))
+    if not has_points:
+        parts.append(_text(width / 2, top + height / 2, empty_text, text_anchor="middle", fill="#666666"))
+        parts.append("</svg>")
+        return mark_safe("".join(parts))  # noqa: S308 - every text above went through escape()
+
+    values = [y for _name, points in series for _x, y in points]
+    top_value = float(y_max) if y_max is not None else float(max(values))
+    ticks = nice_ticks(top_value, integer=all(isinstance(v, int) for v in values))
+    axis_width = max(text_width(value_format(t), font_size) for t in ticks) + font_size * 0.6
+    plot_left, plot_right = axis_width, width - font_size
+    plot_top, plot_bottom = top + font_size * 0.6, top + height - font_size * 1.6
+    x_scale = (plot_right - plot_left) / float(x_max)
+    y_scale = (plot_bottom - plot_top) / ticks[-1]
+    for tick in ticks:
+        y = plot_bottom - tick * y_scale
+        parts.append(
+            f'<line x1="{_num(plot_left)}" y1="{_num(y)}" x2="{_num(plot_right)}" y2="{_num(y)}" '
+            'stroke="#dddddd" stroke-width="0.5"/>'
+        )
+        parts.append(
+            _text(
+                plot_left - font_size * 0.3, y + font_size * 0.35, value_format(tick), text_anchor="end", fill="#555555"
+            )
+        )
+    for x, label in x_ticks:
+        px = plot_left + float(x) * x_scale
+        parts.append(
+            f'<line x1="{_num(px)}" y1="{_num(plot_bottom)}" x2="{_num(px)}" y2="{_num(plot_bottom + 3)}" '
+            'stroke="#555555" stroke-width="1"/>'
+        )
+        parts.append(_text(px, plot_bottom + font_size * 1.3, label, text_anchor="middle", fill="#555555"))
+    parts.append(
+        f'<line x1="{_num(plot_left)}" y1="{_num(plot_bottom)}" x2="{_num(plot_right)}" y2="{_num(plot_bottom)}" '
+        'stroke="#555555" stroke-width="1"/>'
+    )
+    for index, (name, points) in enumerate(series):
+        colour = colours[index % len(colours)]
+        coordinates = " ".join(
+            f"{_num(plot_left + float(x) * x_scale)},{_num(plot_bottom - min(float(y), ticks[-1]) * y_scale)}"
+            for x, y in points
+        )
+        if len(points) == 1:
+            cx, cy = coordinates.split(",")
+            parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{colour}"/>')
+        elif points:
+            parts.append(f'<polyline points="{coordinates}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+        legend_y = top + height + line * index + font_size
+        parts.append(
+            f'<rect x="0" y="{_num(legend_y - font_size * 0.8)}" width="{_num(font_size)}" '
+            f'height="{_num(font_size * 0.8)}" fill="{colour}"/>'
+        )
+        parts.append(_text(font_size * 1.5, legend_y, name, fill="#333333"))
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every text above went through escape()

@@ -213,7 +213,14 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 # The whole beat schedule lives here; later apps add their periodic sweeps.
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Silent devices, owed work orders and alert e-mail digests (telemetry.alerts.alerts_sweep).
+    "telemetry-alerts-sweep": {
+        "task": "telemetry.tasks.alerts_sweep_task",
+        "schedule": 300.0,
+        "options": {"expires": 280},
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -241,7 +248,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"AssetStatusEnum": "assets.choices.AssetStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "AssetStatusEnum": "assets.choices.AssetStatus",
+        "AlertRuleKindEnum": "telemetry.choices.AlertRuleKind",
+        "CounterSourceEnum": "telemetry.usage.COUNTER_SOURCE_CHOICES",
+    },
 }
 
 LOGGING = {

@@ -67,3 +67,5 @@ class AlertStatus(models.TextChoices):
 
 
 ALERT_ACTIVE_STATES = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
+# Alerts of these severities ask for a work order automatically (telemetry.hooks.request_work_order).
+ALERT_WORK_ORDER_SEVERITIES = (Severity.ERROR, Severity.CRITICAL)

@@ -14,7 +14,16 @@ from django.utils.translation import gettext_lazy as _
 
 from fleet.models import TimeStampedModel
 from fleet.tenancy import TenantQuerySet
-from telemetry.choices import AlertRuleKind, AlertStatus, Meter, ReadingSource, Severity, Supply
+from telemetry.choices import (
+    ALERT_ACTIVE_STATES,
+    ALERT_WORK_ORDER_SEVERITIES,
+    AlertRuleKind,
+    AlertStatus,
+    Meter,
+    ReadingSource,
+    Severity,
+    Supply,
+)
 
 COUNTER_MAX_DIGITS = 16
 COUNTER_DECIMAL_PLACES = 3
@@ -251,17 +260,26 @@ class AlertRuleQuerySet(models.QuerySet):
         return self.filter(is_active=True)
 
     def visible_to(self, user):
-        """Provider staff see their provider's rules; a customer's users see the rules that apply to them."""
-        from fleet.tenancy import access_for
+        """The provider's rules that watch assets the user may see.
+
+        Rules for every customer are visible to all of the provider's users and customers (they name no
+        customer); a rule of one customer only to those who see that customer: provider-wide roles, the
+        customer's account managers and the customer's own users. Technicians see the general rules only.
+        """
+        from accounts.roles import Scope
+        from fleet.tenancy import access_for, scope_q
 
         access = access_for(user)
         if access is None:
             return self.none()
-        if access.is_provider_staff:
-            return self.filter(provider_id=access.provider_id)
-        return self.filter(provider_id=access.provider_id).filter(
-            Q(customer__isnull=True) | Q(customer_id=access.organisation_id)
-        )
+        rules = self.filter(provider_id=access.provider_id)
+        if access.policy.scope == Scope.PROVIDER:
+            return rules
+        if access.policy.scope in (Scope.ORGANISATION, Scope.SITES):
+            own_customer = Q(customer_id=access.organisation_id)
+        else:
+            own_customer = scope_q(self.model, access, tenant_path="customer", site_path=None)
+        return rules.filter(Q(customer__isnull=True) | own_customer)
 
 
 class AlertRule(TimeStampedModel):
@@ -369,6 +387,7 @@ class Alert(TimeStampedModel):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    acknowledgement_note = models.CharField(_("acknowledgement note"), max_length=500, blank=True)
     resolution_note = models.CharField(_("note"), max_length=500, blank=True)
     work_order_requested_at = models.DateTimeField(_("work order requested at"), null=True, blank=True)
     notified_at = models.DateTimeField(_("notified at"), null=True, blank=True)
@@ -389,7 +408,20 @@ class Alert(TimeStampedModel):
                 condition=Q(status__in=AlertStatus.values), name="%(app_label)s_%(class)s_status_valid"
             ),
         ]
-        indexes = [models.Index(fields=["customer", "status", "-last_seen_at"], name="telemetry_alert_list")]
+        indexes = [
+            models.Index(fields=["customer", "status", "-last_seen_at"], name="telemetry_alert_list"),
+            # What the sweep still has to e-mail about, and the severe alerts still waiting for a work order.
+            models.Index(fields=["id"], condition=Q(notified_at__isnull=True), name="telemetry_alert_to_notify"),
+            models.Index(
+                fields=["id"],
+                condition=Q(
+                    work_order_requested_at__isnull=True,
+                    severity__in=ALERT_WORK_ORDER_SEVERITIES,
+                    status__in=ALERT_ACTIVE_STATES,
+                ),
+                name="telemetry_alert_wo_pending",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.rule_id} {self.condition} on {self.asset_id}"

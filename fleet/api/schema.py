@@ -49,8 +49,10 @@ class FleetAutoSchema(AutoSchema):
         field_errors = self._error_component("FieldErrors", FIELD_ERRORS_SCHEMA)
         parameters = operation.get("parameters", [])
         takes_input = "requestBody" in operation or any(p.get("in") == "query" for p in parameters)
-        paginated = any(p.get("in") == "query" and p.get("name") == "page" for p in parameters)
-        detail = any(p.get("in") == "path" for p in parameters)
+        # A page past the end, or a cursor that is not one, is a 404.
+        paginated = any(p.get("in") == "query" and p.get("name") in ("page", "cursor") for p in parameters)
+        # ``answers_not_found``: a view that looks an object up from its query parameters.
+        detail = any(p.get("in") == "path" for p in parameters) or getattr(self.view, "answers_not_found", False)
         codes = {"401": error, "403": error}
         if takes_input:
             codes["400"] = field_errors

@@ -34,9 +34,17 @@ COUNTED = (
 
 
 def seed() -> str:
+    """The accounts and assets steps (telemetry has its own module-scoped tests: its history takes seconds)."""
     out = StringIO()
-    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", "--skip", "telemetry", stdout=out)
     return out.getvalue()
+
+
+def test_seed_demo_refuses_an_unknown_step():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="Unknown step"):
+        call_command("seed_demo", "--skip", "nonsense", stdout=StringIO())
 
 
 def login_rows(output: str) -> list[tuple[str, str]]:

@@ -2,7 +2,7 @@
 
 import time
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,12 +17,27 @@ class Command(BaseCommand):
         "a reachable server)."
     )
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--skip",
+            action="append",
+            default=[],
+            metavar="STEP",
+            help="Leave out a step (e.g. --skip telemetry for a quick start). Steps: "
+            + ", ".join(step.name for step in demo_steps()),
+        )
+
     def handle(self, *args, **options):
+        names = {step.name for step in demo_steps()}
+        unknown = set(options["skip"]) - names
+        if unknown:
+            raise CommandError(f"Unknown step(s): {', '.join(sorted(unknown))}. Steps: {', '.join(sorted(names))}.")
         started = time.perf_counter()
         context = DemoContext(today=timezone.localdate(), log=lambda line: self.stdout.write(f"  {line}"))
         with transaction.atomic():
             for step in demo_steps():
-                step.fn(context)
+                if step.name not in options["skip"]:
+                    step.fn(context)
         elapsed = time.perf_counter() - started
         self.stdout.write(self.style.SUCCESS(f"Demo data ready in {elapsed:.1f} s."))
         self._print_logins(context)
