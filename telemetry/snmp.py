@@ -613,7 +613,7 @@ async def poll_targets(targets: Sequence[Target], *, poller: Poller, concurrency
 
     async def one(target: Target) -> PollOutcome:
         async with semaphore:
-            taken_at = datetime.now(UTC).replace(microsecond=0)
+            taken_at = datetime.now(UTC)  # full precision: two quick polls must not share an event key
             try:
                 return PollOutcome(target, taken_at, snapshot=await poller.poll(target))
             except CollectorError as error:
