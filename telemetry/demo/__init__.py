@@ -29,7 +29,7 @@ levels are left alone, and the alert rules are keyed by their name.
 """
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Case, Value, When
@@ -42,6 +42,14 @@ from assets.choices import ASSET_IN_SERVICE_STATES, AssetCategory
 from assets.demo import FLEETS
 from assets.models import Asset
 from fleet.demo import DemoContext
+from telemetry.alerts import (
+    IngestedBatch,
+    IngestedEvent,
+    IngestedLevel,
+    IngestedReading,
+    alerts_check_silent,
+    alerts_evaluate_ingest,
+)
 from telemetry.choices import AlertRuleKind, Meter, Severity
 from telemetry.demo.calendar import Calendar
 from telemetry.demo.material_handling import (
@@ -60,7 +68,7 @@ from telemetry.demo.simulation import (
     simulate_print,
 )
 from telemetry.demo.writing import write_rows
-from telemetry.models import AlertRule, DiagnosticEvent, Reading, SupplyLevel
+from telemetry.models import Alert, AlertRule, DiagnosticEvent, Reading, SupplyLevel
 
 C = AssetCategory
 
@@ -165,8 +173,63 @@ def seed_telemetry(context: DemoContext) -> None:
     if not todo:
         context.log(f"telemetry: history already there, {rules} alert rules created")
         return
-    out = telemetry_history_write(assets=todo, now=timezone.now(), all_assets=assets)
+    now = timezone.now()
+    out = telemetry_history_write(assets=todo, now=now, all_assets=assets)
+    opened = _alerts_from_recent_history(asset_ids=[asset.pk for asset in todo], now=now)
     context.log(
         f"telemetry: {len(out.readings)} readings, {len(out.levels)} supply levels, {len(out.events)} events "
-        f"for {len(todo)} assets, {rules} alert rules created"
+        f"for {len(todo)} assets, {rules} alert rules created, {opened} alerts open"
     )
+
+
+DEMO_ALERT_LOOKBACK = timedelta(days=30)
+
+
+def _alerts_from_recent_history(*, asset_ids: list[int], now) -> int:
+    """Run the alert rules over what the demo devices reported lately, as if it had just been ingested:
+    the last month's events and each asset's latest supply levels and meter readings; then the silent sweep."""
+    since = now - DEMO_ALERT_LOOKBACK
+    batches: dict[int, IngestedBatch] = {}
+    customer_of = dict(Asset.objects.filter(pk__in=asset_ids).values_list("pk", "customer_id"))
+
+    def batch(asset_id: int) -> IngestedBatch:
+        customer_id = customer_of[asset_id]
+        return batches.setdefault(customer_id, IngestedBatch(customer_id=customer_id))
+
+    events = DiagnosticEvent.objects.filter(asset_id__in=asset_ids, occurred_at__gte=since).order_by("occurred_at")
+    for event in events:
+        batch(event.asset_id).events.append(
+            IngestedEvent(
+                asset_id=event.asset_id,
+                code=event.code,
+                occurred_at=event.occurred_at,
+                severity=event.severity,
+                message=event.message,
+                g_force=event.g_force,
+                cleared=event.cleared,
+            )
+        )
+    latest_levels = (
+        SupplyLevel.objects.filter(asset_id__in=asset_ids, taken_at__gte=since)
+        .order_by("asset_id", "supply", "-taken_at")
+        .values_list("asset_id", "supply", "taken_at", "percent")
+    )
+    seen = set()
+    for asset_id, supply, taken_at, percent in latest_levels:
+        if (asset_id, supply) not in seen:
+            seen.add((asset_id, supply))
+            batch(asset_id).levels.append(IngestedLevel(asset_id, supply, taken_at, percent))
+    latest_readings = (
+        Reading.objects.filter(asset_id__in=asset_ids, taken_at__gte=since, invalidated_at__isnull=True)
+        .order_by("asset_id", "meter", "-taken_at")
+        .values_list("asset_id", "meter", "taken_at", "value")
+    )
+    seen = set()
+    for asset_id, meter, taken_at, value in latest_readings:
+        if (asset_id, meter) not in seen:
+            seen.add((asset_id, meter))
+            batch(asset_id).readings.append(IngestedReading(asset_id, meter, taken_at, value))
+    for ingested in batches.values():
+        alerts_evaluate_ingest(batch=ingested)
+    alerts_check_silent(now=now)
+    return Alert.objects.filter(asset_id__in=asset_ids).active().count()
