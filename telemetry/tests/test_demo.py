@@ -225,3 +225,11 @@ def test_write_rows_stores_what_the_orm_reads_back(asset):
         False,
         Severity.INFO,
     )
+
+
+def test_seed_demo_opens_alerts_from_the_recent_history(seeded):
+    from telemetry.choices import AlertRuleKind
+    from telemetry.models import Alert
+
+    kinds = set(Alert.objects.active().values_list("rule__kind", flat=True))
+    assert {AlertRuleKind.SUPPLY_BELOW, AlertRuleKind.SILENT, AlertRuleKind.IMPACT_ABOVE} <= kinds
