@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views import View
 from django.views.generic import FormView
 
@@ -37,7 +38,7 @@ ALERT_COLUMNS = (
     Column("count", _("Occurrences"), "count", sort="count", phone=False),
     Column("status", _("Status"), "status", sort="status", choices=dict(AlertStatus.choices)),
     Column("first_seen", _("First seen"), "first_seen_at", sort="first_seen_at", phone=False),
-    Column("last_seen", _("Last seen"), "last_seen_at", sort="last_seen_at"),
+    Column("last_seen", pgettext_lazy("alert", "Last seen"), "last_seen_at", sort="last_seen_at"),
 )
 
 RULE_COLUMNS = (
