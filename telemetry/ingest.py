@@ -26,7 +26,7 @@ import json
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
@@ -248,7 +248,8 @@ def _time(raw, name: str, horizon: datetime, default_tz: tzinfo | None) -> datet
         value = timezone.make_aware(value, default_tz)
     if value > horizon:
         raise _Rejected(TIME_IN_FUTURE % {"field": name})
-    return value
+    # In UTC: Python takes offsets up to 24 hours, PostgreSQL only up to 15:59 (a +17:00 instant failed the COPY).
+    return value.astimezone(UTC)
 
 
 def _number(raw, name: str, quantum: Decimal, limit: Decimal):

@@ -1,4 +1,11 @@
-"""The whole API fuzzed against its own OpenAPI schema: no 5xx, and every response conforms to the schema."""
+"""The whole API fuzzed against its own OpenAPI schema: no 5xx, and every response conforms to the schema.
+
+Users' operations run with a provider admin's token; the ingest endpoint with a collector key of one customer,
+whose items are pointed at that customer's assets so that batches are stored and evaluated, not only rejected.
+"""
+
+import datetime
+from decimal import Decimal
 
 import pytest
 import schemathesis
@@ -16,6 +23,11 @@ from assets.choices import AssetStatus
 from assets.models import Asset, AssetModel, Manufacturer, PartType, Site
 from assets.tests.factories import AssetFactory, AssetModelFactory, PartTypeFactory, SiteFactory
 from fleet.wsgi import application
+from telemetry import keys
+from telemetry.choices import AlertRuleKind, Severity
+from telemetry.models import Alert, AlertRule, CollectorKey, Reading
+from telemetry.tests.alert_factories import AlertFactory, AlertOccurrenceFactory, AlertRuleFactory
+from telemetry.tests.reading_factories import DiagnosticEventFactory, ReadingFactory
 
 SEED = 20240601
 MAX_EXAMPLES = 12
@@ -35,19 +47,86 @@ config = schemathesis.config.SchemathesisConfig.from_dict(
 )
 schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application, config=config)
 
+INGEST_PATH = "/api/v1/telemetry/"
+# Query parameters that name a row, with the collection of its ids: filters and the usage query reach real rows.
+QUERY_IDS = {"asset": "assets", "customer": "organisations", "site": "sites", "rule": "alert-rules"}
+# Instants of the usage query and of ingest items, and the year of the registry's readings.
+INSTANT_FIELDS = ("start", "end", "taken_at", "occurred_at")
+READINGS_YEAR = 2024
 
-def reach_existing_row(case, ids: dict[str, list[int]]) -> None:
-    """Point a generated non-negative integer id at an existing row, so writes and actions run on real objects.
 
-    Every phase (examples, coverage, fuzzing) goes through here. Negative and malformed ids stay as generated:
-    they exercise the 404 path.
-    """
-    collection = case.path.removeprefix("/api/v1/").split("/")[0]
-    value = (case.path_parameters or {}).get("id")
+def _existing(value, choices: list[int]):
+    """A generated non-negative integer (or digit string) mapped onto ``choices``; anything else unchanged."""
     if isinstance(value, str) and value.isdigit():
         value = int(value)
-    if ids.get(collection) and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        case.path_parameters["id"] = ids[collection][value % len(ids[collection])]
+    if choices and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return choices[value % len(choices)]
+    return value
+
+
+def _near_readings(value):
+    """A generated instant moved into the year of the registry's readings, unless its year leaves 3 divided by 4.
+
+    Generated instants lie anywhere between years 1 and 9999, where no reading is: usage would never be computed
+    and every ingest item would be rejected as out of range. A quarter keep their year, so that out-of-range
+    instants are still sent; text that is no instant stays as generated.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        instant = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if instant.year % 4 == 3:
+        return value
+    return instant.replace(year=READINGS_YEAR).isoformat()
+
+
+def _ordered_period(query: dict) -> None:
+    """A usage period whose instants came in the wrong order is turned round; one instant for both (what the
+    coverage phase sends) becomes a month from it."""
+    try:
+        start = datetime.datetime.fromisoformat(query["start"])
+        end = datetime.datetime.fromisoformat(query["end"])
+        order = (end > start) - (end < start)
+    except (KeyError, TypeError, ValueError):  # missing, not text, not an instant, or naive against aware
+        return
+    if order < 0:
+        query["start"], query["end"] = query["end"], query["start"]
+    elif order == 0:
+        query["end"] = (start + datetime.timedelta(days=31)).isoformat()
+
+
+def reach_existing_row(case, ids: dict[str, list[int]]) -> None:
+    """Point generated non-negative integer ids at existing rows, so writes and actions run on real objects.
+
+    Path ids, the query parameters of ``QUERY_IDS`` and the assets that ingest items name are mapped (an item
+    naming none gets one), and instants are moved near the readings (``_near_readings``). Every phase (examples,
+    coverage, fuzzing) goes through here. Negative and malformed ids stay as generated: they exercise the 404 and
+    rejection paths.
+    """
+    collection = case.path.removeprefix("/api/v1/").split("/")[0]
+    if case.path_parameters and "id" in case.path_parameters:
+        case.path_parameters["id"] = _existing(case.path_parameters["id"], ids.get(collection, []))
+    if isinstance(case.query, dict):
+        for name, target in QUERY_IDS.items():
+            if name in case.query:
+                case.query[name] = _existing(case.query[name], ids[target])
+        for name in INSTANT_FIELDS:
+            if name in case.query:
+                case.query[name] = _near_readings(case.query[name])
+        _ordered_period(case.query)
+    if case.path == INGEST_PATH and isinstance(case.body, list):
+        for item in case.body:
+            if not isinstance(item, dict):
+                continue
+            if "asset" in item:
+                item["asset"] = _existing(item["asset"], ids["ingest-assets"])
+            elif "serial" not in item:  # named by nothing: given an asset, so that the other fields are checked
+                item["asset"] = ids["ingest-assets"][0]
+            for name in INSTANT_FIELDS:
+                if name in item:
+                    item[name] = _near_readings(item[name])
 
 
 @pytest.fixture
@@ -66,13 +145,46 @@ def wsgi_keeps_test_connection():
     cache.clear()
 
 
+def _telemetry(provider, customers: list[Organisation]) -> None:
+    """Readings, events, alert rules (for every customer, for one), alerts with occurrences, collector keys."""
+    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    for number, asset in enumerate(Asset.objects.order_by("pk")):
+        for day in range(0, 366, 30):  # a reading a month through the readings year
+            ReadingFactory(
+                asset=asset, taken_at=start + datetime.timedelta(days=day), value=Decimal(1000 + day * 40 * number)
+            )
+        DiagnosticEventFactory(asset=asset)
+    # A meter replaced: the counter goes down.
+    ReadingFactory(
+        asset=Asset.objects.order_by("pk").first(), taken_at=start + datetime.timedelta(days=40), value=Decimal(5)
+    )
+    supply = AlertRuleFactory(provider=provider)
+    events = AlertRuleFactory(
+        provider=provider,
+        customer=customers[0],
+        kind=AlertRuleKind.EVENT_CODE,
+        supply="",
+        threshold=None,
+        code_pattern="SC5*",
+        severity=Severity.ERROR,
+    )
+    AlertRuleFactory(provider=provider, kind=AlertRuleKind.SILENT, supply="", threshold=None, silent_hours=24)
+    for rule, asset in ((supply, Asset.objects.order_by("pk").last()), (events, customers[0].assets.first())):
+        alert = AlertFactory(rule=rule, asset=asset, condition="SC542" if rule == events else "toner_black")
+        AlertOccurrenceFactory.create_batch(2, alert=alert)
+    for customer in customers:
+        keys.collector_key_create(customer=customer, name=f"{customer.name} collector")
+
+
 @pytest.fixture
 def registry(db, wsgi_keeps_test_connection):
-    """A populated registry, a real token of its provider admin, and the ids of its rows by collection."""
+    """A populated registry, real credentials (a provider admin's token, a collector key) and the ids of its rows."""
     provider = ProviderFactory()
     admin = member(provider, Role.PROVIDER_ADMIN, email="fuzz-admin@provider.example")
+    customers = []
     for name in ("Fuzz Office KK", "Fuzz Logistics KK"):
         customer = CustomerFactory(provider=provider, name=name)
+        customers.append(customer)
         for _ in range(2):
             site = SiteFactory(customer=customer)
             AssetFactory.create_batch(2, customer=customer, site=site)
@@ -80,9 +192,13 @@ def registry(db, wsgi_keeps_test_connection):
     services.asset_change_status(asset=Asset.objects.first(), status=AssetStatus.STANDBY, by=None)
     part_type = PartTypeFactory()
     part_type.asset_models.add(AssetModelFactory())
+    _telemetry(provider, customers)
+    # The ingest key is left out of the collector-key ids, so that no generated revoke locks the ingest out.
+    ingest_key, plaintext = keys.collector_key_create(customer=customers[0], name="Fuzz ingest")
     token = Token.objects.create(user=admin)
     return {
         "headers": {"Authorization": f"Token {token.key}"},
+        "ingest_headers": {"Authorization": f"{keys.AUTH_KEYWORD} {plaintext}"},
         "ids": {
             "assets": list(Asset.objects.values_list("pk", flat=True)),
             "sites": list(Site.objects.values_list("pk", flat=True)),
@@ -90,6 +206,11 @@ def registry(db, wsgi_keeps_test_connection):
             "manufacturers": list(Manufacturer.objects.values_list("pk", flat=True)),
             "asset-models": list(AssetModel.objects.values_list("pk", flat=True)),
             "part-types": list(PartType.objects.values_list("pk", flat=True)),
+            "readings": list(Reading.objects.values_list("pk", flat=True)),
+            "alerts": list(Alert.objects.values_list("pk", flat=True)),
+            "alert-rules": list(AlertRule.objects.values_list("pk", flat=True)),
+            "collector-keys": list(CollectorKey.objects.exclude(pk=ingest_key.pk).values_list("pk", flat=True)),
+            "ingest-assets": list(customers[0].assets.values_list("pk", flat=True)),
         },
     }
 
@@ -105,4 +226,4 @@ def registry(db, wsgi_keeps_test_connection):
 )
 def test_api_conforms_to_its_schema(case, registry):
     reach_existing_row(case, registry["ids"])
-    case.call_and_validate(headers=registry["headers"])
+    case.call_and_validate(headers=registry["ingest_headers" if case.path == INGEST_PATH else "headers"])

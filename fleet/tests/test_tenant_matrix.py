@@ -1,10 +1,12 @@
 """Tenant isolation matrix: every API operation and every portal URL that takes an id, probed by outsiders.
 
 World A is the tenant under test: customer "ALPHAMARK" of provider P1, with two sites, an asset with history,
-its users and a fleet import of P1 for it. The probers are everyone who must not reach it: each role of
+its users, a fleet import of P1 for it, a meter reading, a diagnostic event, an alert rule of its own with an
+alert and its occurrence, and a collector key. The probers are everyone who must not reach it: each role of
 customer B (same provider), a P1 technician with no work orders (who sees nothing until work orders exist),
 a P1 account manager assigned to customer B only, a provider admin and a service desk agent of a second
-provider P2, and anonymous callers.
+provider P2, anonymous callers, and a collector key of customer B (API only: it may use the ingest endpoint,
+where naming world A's asset must be rejected, and is anonymous to every other operation).
 
 Every API operation of the OpenAPI schema and every URL pattern with a parameter is listed in a table that says
 how it is probed: which object of world A fills the id and what a write sends. A schema operation or URL that
@@ -13,11 +15,14 @@ the tables do not list fails ``test_every_api_operation_is_in_the_matrix`` or
 
 What the matrix asserts (DESIGN.md §3): another tenant's object answers 404, never 403; a list answers 200
 without any of world A's rows; a write changes no row; anonymous callers get 401/403 from the API and the
-login redirect from the portal. The catalogue (manufacturers, asset models, part types) is not tenant-owned:
-every signed-in user reads it and only roles with the catalogue capability write it (their writes, which the
-role table allows, are not probed). The OpenAPI schema and its viewers are public documentation.
+login redirect from the portal; pages that create rows refuse world A's customer and change nothing. As a
+control, P1's provider admin reaches every object and list row that the probers are refused. The catalogue
+(manufacturers, asset models, part types) is not tenant-owned: every signed-in user reads it and only roles
+with the catalogue capability write it (their writes, which the role table allows, are not probed). The
+OpenAPI schema and its viewers are public documentation.
 """
 
+import datetime
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,11 +32,12 @@ import pytest
 from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
 from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
+from django.utils.http import urlencode, urlsafe_base64_encode
 from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -45,10 +51,13 @@ from assets.choices import AssetCategory, AssetStatus, FleetImportStatus, Owners
 from assets.models import Asset, AssetModel, FleetImport, Manufacturer, PartType, Site
 from assets.tests.factories import AssetFactory, AssetModelFactory, ManufacturerFactory, PartTypeFactory, SiteFactory
 from fleet.views import FilteredListView
+from telemetry import alerts, keys
+from telemetry.choices import AlertRuleKind, Meter, Severity, Supply
+from telemetry.models import Alert, AlertOccurrence, AlertRule, CollectorKey, DiagnosticEvent, Reading
 
 MARKER = "ALPHAMARK"  # in every name of world A, so a leak shows up in any body
 
-# Who probes, and with which role (None: anonymous). Each must be kept out of world A entirely.
+# Who probes, and with which role (None: no user). Each must be kept out of world A entirely.
 PROBERS: dict[str, Role | None] = {
     "customer_b_admin": Role.CUSTOMER_ADMIN,
     "customer_b_viewer": Role.CUSTOMER_VIEWER,
@@ -58,7 +67,12 @@ PROBERS: dict[str, Role | None] = {
     "p2_admin": Role.PROVIDER_ADMIN,
     "p2_service_desk": Role.SERVICE_DESK,
     "anonymous": None,
+    "collector_key_b": None,
 }
+# Probers that send a collector key: the ingest endpoint's callers. The portal does not read their header.
+COLLECTOR_PROBERS = ("collector_key_b",)
+PORTAL_PROBERS = [name for name in PROBERS if name not in COLLECTOR_PROBERS]
+READING_AT = datetime.datetime(2024, 1, 15, tzinfo=datetime.UTC)
 
 
 @dataclass
@@ -76,8 +90,13 @@ class World:
     asset_model: AssetModel
     part_type: PartType
     a_admin: User
+    p1_admin: User  # the control: sees all of world A
+    reading_a: Reading
+    alert_rule_a: AlertRule
+    alert_a: Alert
+    collector_key_a: CollectorKey
     users: dict[str, User] = field(default_factory=dict)
-    tokens: dict[str, str] = field(default_factory=dict)
+    authorizations: dict[str, str] = field(default_factory=dict)  # prober -> Authorization header
 
     def a_ids(self, collection: str) -> set[int]:
         """World A's ids in an API collection."""
@@ -85,6 +104,10 @@ class World:
             "organisations": {self.customer_a.pk},
             "sites": {self.site_a.pk, self.site_a2.pk},
             "assets": {self.asset_a.pk},
+            "readings": {self.reading_a.pk},
+            "alerts": {self.alert_a.pk},
+            "alert-rules": {self.alert_rule_a.pk},
+            "collector-keys": {self.collector_key_a.pk},
         }[collection]
 
 
@@ -120,6 +143,33 @@ def build_world() -> World:
         status=FleetImportStatus.PENDING,
         created_by=p1_admin,
     )
+    reading_a = Reading.objects.create(asset=asset_a, meter=Meter.TOTAL_PAGES, taken_at=READING_AT, value=1500)
+    event_a = DiagnosticEvent.objects.create(
+        asset=asset_a, occurred_at=READING_AT, code="SC542", severity=Severity.ERROR, message=f"{MARKER} fuser"
+    )
+    # A rule of customer A only: a rule for every customer is rightly visible to customer B.
+    alert_rule_a = AlertRule.objects.create(
+        provider=p1,
+        customer=customer_a,
+        name=f"{MARKER} toner",
+        kind=AlertRuleKind.SUPPLY_BELOW,
+        supply=Supply.TONER_BLACK,
+        threshold=10,
+    )
+    alert_a = Alert.objects.create(
+        rule=alert_rule_a,
+        asset=asset_a,
+        customer=customer_a,
+        condition=Supply.TONER_BLACK,
+        severity=Severity.WARNING,
+        message=f"{MARKER} 4%",
+        first_seen_at=READING_AT,
+        last_seen_at=READING_AT,
+    )
+    AlertOccurrence.objects.create(alert=alert_a, at=READING_AT, message=MARKER, event=event_a)
+    collector_key_a, _plaintext = keys.collector_key_create(
+        customer=customer_a, name=f"{MARKER} print server", by=a_admin
+    )
 
     customer_b = CustomerFactory(provider=p1, name="Bravo Logistics KK", code="bravo")
     site_b = SiteFactory(customer=customer_b, name="Bravo Depot")
@@ -140,6 +190,11 @@ def build_world() -> World:
         asset_model=model,
         part_type=part_type,
         a_admin=a_admin,
+        p1_admin=p1_admin,
+        reading_a=reading_a,
+        alert_rule_a=alert_rule_a,
+        alert_a=alert_a,
+        collector_key_a=collector_key_a,
     )
     organisations = {"customer_b": customer_b, "p1": p1, "p2": p2}
     homes = {
@@ -154,7 +209,9 @@ def build_world() -> World:
     for name, home in homes.items():
         user = member(organisations[home], PROBERS[name], email=f"{name}@probe.example")
         world.users[name] = user
-        world.tokens[name] = Token.objects.create(user=user).key
+        world.authorizations[name] = f"Token {Token.objects.create(user=user).key}"
+    _key_b, plaintext_b = keys.collector_key_create(customer=customer_b, name="Bravo print server")
+    world.authorizations["collector_key_b"] = f"{keys.AUTH_KEYWORD} {plaintext_b}"
     world.users["customer_b_operator"].membership.sites.add(site_b)
     customer_b.account_managers.add(world.users["account_manager_of_b"])
     return world
@@ -168,12 +225,20 @@ def world(django_db_setup, django_db_blocker):
         transaction.set_rollback(True)
 
 
-def snapshot() -> dict[str, list[dict]]:
-    """Every row of the project's own models (and API tokens), to compare before and after a write attempt."""
+def snapshot(*, ignore: tuple[str, ...] = ()) -> dict[str, list[dict]]:
+    """Every row of the project's own models (and API tokens), to compare before and after a write attempt.
+
+    ``ignore`` names fields ("app.Model.field") left out: bookkeeping that a refused request may rightly touch.
+    """
     project_apps = {config.label for config in apps.get_app_configs() if Path(config.path).parent == settings.BASE_DIR}
     models = [model for model in apps.get_models(include_auto_created=True) if model._meta.app_label in project_apps]
     models.append(Token)
-    return {model._meta.label: list(model.objects.order_by("pk").values()) for model in models}
+    rows = {model._meta.label: list(model.objects.order_by("pk").values()) for model in models}
+    for name in ignore:
+        label, column = name.rsplit(".", 1)
+        for row in rows[label]:
+            del row[column]
+    return rows
 
 
 # --- API ------------------------------------------------------------------------------------------------------
@@ -185,13 +250,15 @@ CREATE = "create"  # a new row naming world A's customer or site: 403 without th
 CATALOGUE_READ = "catalogue read"  # not tenant-owned: 200 for every signed-in user
 CATALOGUE_WRITE = "catalogue write"  # 403 without the catalogue capability
 SIGN_IN = "sign in"  # public: world A's address with a wrong password is 400 and issues no token
+INGEST = "ingest"  # collector keys only (users 403): items naming world A's asset are each rejected, none stored
 
 
 @dataclass(frozen=True)
 class ApiProbe:
     kind: str
     target: str = ""  # the World attribute whose pk fills {id}
-    body: Callable[[World], dict] | None = None
+    body: Callable[[World], dict | list] | None = None
+    query: Callable[[World], dict] | None = None  # query parameters of the request
     collection: str = ""  # LIST: which of world A's ids must be absent
     filters: tuple[tuple[str, str], ...] = ()  # LIST: (query parameter, World attribute) naming world A's rows
     capability: Capability | None = None  # CREATE and CATALOGUE_WRITE: what the write needs
@@ -213,6 +280,45 @@ def _site_body(world: World) -> dict:
 
 def _asset_model_body(world: World) -> dict:
     return {"manufacturer": world.manufacturer.pk, "name": "Probe model", "category": AssetCategory.PRINTER}
+
+
+def _ingest_items(world: World) -> list[dict]:
+    """Telemetry for asset_a, addressed by id, by serial, and by manufacturer and serial."""
+    asset = world.asset_a
+    taken_at = "2024-02-01T09:00:00+09:00"
+    return [
+        {"type": "reading", "asset": asset.pk, "meter": Meter.TOTAL_PAGES, "taken_at": taken_at, "value": 2000},
+        {
+            "type": "reading",
+            "serial": asset.serial_number,
+            "meter": Meter.TOTAL_PAGES,
+            "taken_at": taken_at,
+            "value": 1,
+        },
+        {
+            "type": "supply",
+            "manufacturer": world.manufacturer.name,
+            "serial": asset.serial_number,
+            "supply": Supply.TONER_BLACK,
+            "taken_at": taken_at,
+            "percent": 3,
+        },
+        {"type": "event", "asset": asset.pk, "code": "SC542", "occurred_at": taken_at, "severity": Severity.CRITICAL},
+        {"type": "event", "serial": asset.serial_number, "code": "SC542", "occurred_at": taken_at, "cleared": True},
+    ]
+
+
+def _usage_query(world: World) -> dict:
+    return {
+        "asset": world.asset_a.pk,
+        "meter": Meter.TOTAL_PAGES,
+        "start": "2024-01-01T00:00:00Z",
+        "end": "2024-02-01T00:00:00Z",
+    }
+
+
+def _alert_rule_body(world: World) -> dict:
+    return {"name": "Probe rule", "kind": AlertRuleKind.SILENT, "customer": world.customer_a.pk}
 
 
 def _part_type_body(world: World) -> dict:
@@ -295,6 +401,42 @@ API_OPERATIONS: dict[tuple[str, str], ApiProbe] = {
         body=lambda w: {"unit_cost": "0.01"},
         capability=Capability.MANAGE_CATALOGUE,
     ),
+    ("POST", "/api/v1/telemetry/"): ApiProbe(INGEST, body=_ingest_items),
+    ("GET", "/api/v1/collector-keys/"): ApiProbe(
+        LIST, collection="collector-keys", filters=(("customer", "customer_a"),)
+    ),
+    ("POST", "/api/v1/collector-keys/"): ApiProbe(
+        CREATE,
+        body=lambda w: {"customer": w.customer_a.pk, "name": "Probe key"},
+        capability=Capability.MANAGE_COLLECTOR_KEYS,
+    ),
+    ("GET", "/api/v1/collector-keys/{id}/"): ApiProbe(READ, target="collector_key_a"),
+    ("POST", "/api/v1/collector-keys/{id}/revoke/"): ApiProbe(WRITE, target="collector_key_a"),
+    ("GET", "/api/v1/readings/"): ApiProbe(LIST, collection="readings", filters=(("asset", "asset_a"),)),
+    ("GET", "/api/v1/readings/{id}/"): ApiProbe(READ, target="reading_a"),
+    ("POST", "/api/v1/readings/{id}/invalidate/"): ApiProbe(
+        WRITE, target="reading_a", body=lambda w: {"reason": "Probed"}
+    ),
+    ("GET", "/api/v1/usage/"): ApiProbe(READ, query=_usage_query),
+    ("GET", "/api/v1/alerts/"): ApiProbe(
+        LIST,
+        collection="alerts",
+        filters=(("customer", "customer_a"), ("site", "site_a"), ("rule", "alert_rule_a")),
+    ),
+    ("GET", "/api/v1/alerts/{id}/"): ApiProbe(READ, target="alert_a"),
+    ("GET", "/api/v1/alerts/{id}/occurrences/"): ApiProbe(READ, target="alert_a"),
+    ("POST", "/api/v1/alerts/{id}/acknowledge/"): ApiProbe(WRITE, target="alert_a", body=lambda w: {"note": "Probed"}),
+    ("POST", "/api/v1/alerts/{id}/resolve/"): ApiProbe(WRITE, target="alert_a", body=lambda w: {"note": "Probed"}),
+    ("GET", "/api/v1/alert-rules/"): ApiProbe(LIST, collection="alert-rules", filters=(("customer", "customer_a"),)),
+    ("POST", "/api/v1/alert-rules/"): ApiProbe(CREATE, body=_alert_rule_body, capability=Capability.MANAGE_ASSETS),
+    ("GET", "/api/v1/alert-rules/{id}/"): ApiProbe(READ, target="alert_rule_a"),
+    ("PUT", "/api/v1/alert-rules/{id}/"): ApiProbe(
+        WRITE, target="alert_rule_a", body=lambda w: {"name": "Probed", "kind": AlertRuleKind.SILENT}
+    ),
+    ("PATCH", "/api/v1/alert-rules/{id}/"): ApiProbe(WRITE, target="alert_rule_a", body=lambda w: {"name": "Probed"}),
+    ("POST", "/api/v1/alert-rules/{id}/active/"): ApiProbe(
+        WRITE, target="alert_rule_a", body=lambda w: {"active": False}
+    ),
 }
 
 
@@ -306,6 +448,10 @@ def may(prober: str, capability: Capability | None) -> bool:
 def expected_api_statuses(probe: ApiProbe, prober: str) -> set[int]:
     if probe.kind == SIGN_IN:
         return {400}
+    if probe.kind == INGEST:
+        if prober in COLLECTOR_PROBERS:
+            return {200}  # the batch is taken; each item naming world A's asset is rejected (checked below)
+        return {401} if PROBERS[prober] is None else {403}
     if PROBERS[prober] is None:
         return {401, 403}
     if probe.kind in (READ, WRITE):
@@ -326,8 +472,8 @@ API_CASES = [
 
 def api_client(world: World, prober: str) -> APIClient:
     client = APIClient()
-    if prober in world.tokens:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {world.tokens[prober]}")
+    if prober in world.authorizations:
+        client.credentials(HTTP_AUTHORIZATION=world.authorizations[prober])
     return client
 
 
@@ -353,10 +499,14 @@ def test_api_operation_keeps_world_a_out_of_reach(world, operation, prober):
     method, path = operation
     probe = API_OPERATIONS[operation]
     url = path.replace("{id}", str(getattr(world, probe.target).pk)) if probe.target else path
+    if probe.query:
+        url = f"{url}?{urlencode(probe.query(world))}"
     body = json.dumps(probe.body(world)) if probe.body else ""
     if probe.kind == SIGN_IN:
         cache.clear()  # throttle counts of earlier tests must not turn the answer into a 429
-    before = snapshot() if method != "GET" else None
+    # A collector's batch records when its key was last used, whatever became of the items.
+    ignore = ("telemetry.CollectorKey.last_used_at",) if probe.kind == INGEST else ()
+    before = snapshot(ignore=ignore) if method != "GET" else None
 
     response = api_client(world, prober).generic(method, url, body, content_type="application/json")
 
@@ -367,7 +517,12 @@ def test_api_operation_keeps_world_a_out_of_reach(world, operation, prober):
     )
     assert MARKER not in response.content.decode("utf-8").upper()
     if before is not None:
-        assert snapshot() == before, f"{prober}: {method} {url} changed rows"
+        assert snapshot(ignore=ignore) == before, f"{prober}: {method} {url} changed rows"
+    if probe.kind == INGEST and response.status_code == 200:
+        outcome = response.json()
+        assert (outcome["accepted"], outcome["duplicates"]) == (0, 0), outcome
+        assert outcome["rejected"] == len(probe.body(world)), outcome
+        assert Reading.objects.filter(asset=world.asset_a).count() == 1
     if probe.kind == LIST and response.status_code == 200:
         assert not {row["id"] for row in response.json()["results"]} & world.a_ids(probe.collection)
         for parameter, attribute in probe.filters:
@@ -405,6 +560,24 @@ PORTAL_URLS: dict[str, PortalProbe] = {
     "assets:import_detail": PortalProbe("fleet_import_a"),
     "assets:import_apply": PortalProbe("fleet_import_a", methods=("POST",)),
     "assets:import_errors_csv": PortalProbe("fleet_import_a"),
+    "telemetry:collector_key_created": PortalProbe("collector_key_a"),
+    "telemetry:collector_key_revoke": PortalProbe("collector_key_a", methods=("POST",)),
+    "telemetry:meter_read": PortalProbe(
+        "asset_a",
+        methods=("GET", "POST"),
+        body=lambda w: {"meter": Meter.TOTAL_PAGES, "taken_at": "2024-02-01T09:00", "value": "2000"},
+    ),
+    "telemetry:asset_readings": PortalProbe("asset_a"),
+    "telemetry:reading_invalidate": PortalProbe("reading_a", methods=("POST",), body=lambda w: {"reason": "Probed"}),
+    "telemetry:alert_detail": PortalProbe("alert_a"),
+    "telemetry:alert_acknowledge": PortalProbe("alert_a", methods=("POST",), body=lambda w: {"note": "Probed"}),
+    "telemetry:alert_resolve": PortalProbe("alert_a", methods=("POST",), body=lambda w: {"note": "Probed"}),
+    "telemetry:alert_rule_edit": PortalProbe(
+        "alert_rule_a",
+        methods=("GET", "POST"),
+        body=lambda w: {"name": "Probed", "kind": AlertRuleKind.SILENT, "severity": Severity.WARNING},
+    ),
+    "telemetry:alert_rule_active": PortalProbe("alert_rule_a", methods=("POST",), body=lambda w: {"active": "0"}),
 }
 
 # URLs with parameters that name no tenant object, each with the reason and the test that covers it.
@@ -419,7 +592,8 @@ EXEMPT_NAMESPACES: dict[str, str] = {
 }
 
 # Pages that list tenant rows without an id: each prober sees none of world A's (or the page is a 404 for a
-# role without its capability). Every FilteredListView must be here; other pages that show rows join too.
+# role without its capability). Every FilteredListView without parameters must be here (one with parameters is
+# in PORTAL_URLS); other pages that show rows join too, such as forms offering a choice of customers.
 PORTAL_LISTS: tuple[str, ...] = (
     "portal:dashboard",
     "accounts:organisation_list",
@@ -428,7 +602,33 @@ PORTAL_LISTS: tuple[str, ...] = (
     "assets:site_list",
     "assets:import",
     "assets:import_export",
+    "telemetry:collector_key_list",
+    "telemetry:collector_key_create",
+    "telemetry:ingest_upload",
+    "telemetry:alert_list",
+    "telemetry:alert_rule_list",
+    "telemetry:alert_rule_create",
 )
+
+
+def _telemetry_csv(world: World) -> SimpleUploadedFile:
+    """An upload naming asset_a by its serial (and manufacturer)."""
+    serial, maker = world.asset_a.serial_number, world.manufacturer.name
+    content = (
+        "serial,manufacturer,type,meter_or_supply_or_code,taken_at,value\n"
+        f"{serial},,reading,total_pages,2024-02-01 09:00,2000\n"
+        f"{serial},{maker},supply,toner_black,2024-02-01 09:00,3\n"
+    )
+    return SimpleUploadedFile("telemetry.csv", content.encode(), content_type="text/csv")
+
+
+# Pages without an id that create rows for a customer they are told: given world A's customer, a prober whose
+# role may use the page gets the form back with an error, every other prober a 404; no row changes.
+PORTAL_CREATES: dict[str, Callable[[World], dict]] = {
+    "telemetry:collector_key_create": lambda w: {"customer": w.customer_a.pk, "name": "Probe key"},
+    "telemetry:ingest_upload": lambda w: {"customer": w.customer_a.pk, "file": _telemetry_csv(w)},
+    "telemetry:alert_rule_create": lambda w: {**_alert_rule_body(w), "severity": Severity.WARNING},
+}
 
 
 def url_patterns(resolver=None, prefix: str = "", namespace: str = "", parameters: bool = False):
@@ -474,8 +674,9 @@ def test_every_portal_url_with_a_parameter_is_in_the_matrix():
 def test_every_portal_list_is_in_the_matrix():
     lists = {
         name
-        for _route, name, pattern, _takes in url_patterns()
-        if isinstance(getattr(pattern.callback, "view_class", None), type)
+        for _route, name, pattern, takes_parameters in url_patterns()
+        if not takes_parameters  # a list of one object's rows is probed with that object in PORTAL_URLS
+        and isinstance(getattr(pattern.callback, "view_class", None), type)
         and issubclass(pattern.callback.view_class, FilteredListView)
     }
     missing = sorted(lists - set(PORTAL_LISTS))
@@ -498,7 +699,7 @@ PORTAL_CASES = [
     pytest.param(name, method, prober, id=f"{method} {name} as {prober}")
     for name, probe in PORTAL_URLS.items()
     for method in probe.methods
-    for prober in PROBERS
+    for prober in PORTAL_PROBERS
 ]
 
 
@@ -521,8 +722,12 @@ def test_portal_url_keeps_world_a_out_of_reach(world, name, method, prober):
         assert snapshot() == before, f"{prober}: {method} {url} changed rows"
 
 
+def required_capability(url: str) -> Capability | None:
+    return getattr(get_resolver().resolve(url).func.view_class, "required_capability", None)
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("prober", PROBERS)
+@pytest.mark.parametrize("prober", PORTAL_PROBERS)
 @pytest.mark.parametrize("name", PORTAL_LISTS)
 def test_portal_list_shows_none_of_world_a(world, name, prober):
     url = reverse(name)
@@ -530,11 +735,108 @@ def test_portal_list_shows_none_of_world_a(world, name, prober):
     if PROBERS[prober] is None:
         assert_login_redirect(response, url)
         return
-    view_class = get_resolver().resolve(url).func.view_class
-    expected = 404 if view_class.required_capability and not may(prober, view_class.required_capability) else 200
+    capability = required_capability(url)
+    expected = 404 if capability and not may(prober, capability) else 200
     assert response.status_code == expected, f"{prober}: {url} answered {response.status_code}"
     content = b"".join(response.streaming_content) if response.streaming else response.content
     assert MARKER not in content.decode("utf-8-sig").upper()
+
+
+def test_every_portal_create_is_a_page_of_the_matrix():
+    names = {name for _route, name, _pattern, _takes in url_patterns()}
+    assert set(PORTAL_CREATES) <= names & set(PORTAL_LISTS)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("prober", PORTAL_PROBERS)
+@pytest.mark.parametrize("name", PORTAL_CREATES)
+def test_portal_create_refuses_world_a_customer(world, name, prober):
+    url = reverse(name)
+    client = portal_client(world, prober)  # signing in sets last_login: before the snapshot
+    before = snapshot()
+
+    response = client.post(url, PORTAL_CREATES[name](world))
+
+    if PROBERS[prober] is None:
+        assert_login_redirect(response, f"POST {url}")
+    else:
+        capability = required_capability(url)
+        expected = 200 if capability is None or may(prober, capability) else 404
+        assert response.status_code == expected, f"{prober}: POST {url} answered {response.status_code}"
+        if expected == 200:
+            assert response.context["form"].errors, f"{prober}: POST {url} accepted world A's customer"
+        assert MARKER not in response.content.decode().upper()
+    assert snapshot() == before, f"{prober}: POST {url} changed rows"
+
+
+# Probers whose role may upload telemetry, each for a customer of their own.
+UPLOADERS = [name for name in PORTAL_PROBERS if may(name, Capability.MANAGE_COLLECTOR_KEYS)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("prober", UPLOADERS)
+def test_upload_for_own_customer_rejects_every_line_naming_world_a_asset(world, prober):
+    user = world.users[prober]
+    own_customer = Organisation.objects.visible_to(user).customers().order_by("pk").first()
+    client = portal_client(world, prober)
+    before = snapshot()
+
+    response = client.post(
+        reverse("telemetry:ingest_upload"), {"customer": own_customer.pk, "file": _telemetry_csv(world)}
+    )
+
+    assert response.status_code == 200
+    report = response.context["report"]
+    assert (report.accepted, report.duplicates, report.rejected) == (0, 0, 2)
+    # The report repeats the serial the prober sent; nothing else of world A may show.
+    assert MARKER not in response.content.decode().upper().replace(world.asset_a.serial_number.upper(), "")
+    assert snapshot() == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("prober", [name for name, role in PROBERS.items() if role is not None])
+def test_dashboard_alert_counts_leave_out_world_a(world, prober):
+    # World A holds the only alert: its own admin counts it, every prober's dashboard none.
+    assert alerts.alert_counts(user=world.a_admin)["total"] == 1
+    counts = alerts.alert_counts(user=world.users[prober])
+    assert (counts["total"], counts["silent"]) == (0, 0)
+
+
+# --- The control: world A's own provider reaches what the probers are refused ---------------------------------
+
+CONTROL_OPERATIONS = [operation for operation, probe in API_OPERATIONS.items() if probe.kind in (READ, LIST)]
+CONTROL_PAGES = [name for name, probe in PORTAL_URLS.items() if "GET" in probe.methods]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("operation", CONTROL_OPERATIONS, ids=" ".join)
+def test_api_probe_aims_at_rows_that_p1_admin_reaches(world, operation):
+    method, path = operation
+    probe = API_OPERATIONS[operation]
+    url = path.replace("{id}", str(getattr(world, probe.target).pk)) if probe.target else path
+    if probe.query:
+        url = f"{url}?{urlencode(probe.query(world))}"
+    client = APIClient()
+    client.force_authenticate(world.p1_admin)
+
+    response = client.generic(method, url)
+
+    assert response.status_code == 200, f"{url}: {response.status_code} {response.content[:300]!r}"
+    if probe.kind == LIST:
+        assert world.a_ids(probe.collection) <= {row["id"] for row in response.json()["results"]}
+        for parameter, attribute in probe.filters:
+            filtered = client.get(url, {parameter: getattr(world, attribute).pk})
+            assert world.a_ids(probe.collection) <= {row["id"] for row in filtered.json()["results"]}, parameter
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", CONTROL_PAGES)
+def test_portal_probe_aims_at_a_page_that_p1_admin_opens(world, name):
+    url = reverse(name, kwargs={"pk": getattr(world, PORTAL_URLS[name].target).pk})
+    client = Client()
+    client.force_login(world.p1_admin)
+
+    assert client.get(url).status_code == 200, url
 
 
 # --- Exempt URLs, each with its own check ---------------------------------------------------------------------

@@ -635,3 +635,15 @@ def test_postgresql_copy_path_counts_new_rows_exactly_among_stored_ones(customer
     assert (result.accepted, result.duplicates) == (150, 150)
     assert result.outcomes == [ingest.DUPLICATE if n % 2 == 0 else ingest.ACCEPTED for n in range(300)]
     assert Reading.objects.count() == 300
+
+
+def test_times_with_unusual_offsets_are_stored_as_the_same_instant(customer, asset, alerts_calls):
+    # Python accepts offsets up to a day; PostgreSQL only up to 15:59: times are stored in UTC.
+    item = reading(asset)
+    item["taken_at"] = "2026-03-02T10:30:00+17:30"
+
+    result = ingest.telemetry_ingest(customer=customer, items=[item])
+
+    assert result.accepted == 1
+    stored = Reading.objects.get(asset=asset)
+    assert stored.taken_at == datetime.datetime(2026, 3, 1, 17, 0, tzinfo=datetime.UTC)
