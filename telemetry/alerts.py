@@ -117,6 +117,9 @@ DIGEST_MAX_LINES = 100
 WORK_ORDER_BATCH = 500
 
 NOT_ALLOWED_TO_HANDLE = _("You may not handle alerts.")
+RULE_HAS_OTHER_CUSTOMERS_ALERTS = _(
+    "This rule has raised alerts for other customers. Create a rule for this customer instead."
+)
 NOT_ALLOWED_TO_MANAGE_RULES = _("You may not manage alert rules.")
 ALERT_NOT_OPEN = _("Only an open alert can be acknowledged.")
 ALERT_ALREADY_RESOLVED = _("The alert is already resolved.")
@@ -868,6 +871,10 @@ def alert_rule_update(*, rule: AlertRule, by: User, **fields) -> AlertRule:
     unknown = set(fields) - set(RULE_EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"alert_rule_update() got unexpected fields: {sorted(unknown)}")
+    new_customer = fields.get("customer", rule.customer)
+    if new_customer is not None and rule.alerts.exclude(customer_id=new_customer.pk).exists():
+        # Its alerts would name a rule their customer can no longer see (and the new customer would see it).
+        raise ValidationError({"customer": RULE_HAS_OTHER_CUSTOMERS_ALERTS})
     for name, value in fields.items():
         if name in ("category", "code_pattern", "supply", "meter") and value is None:
             value = ""

@@ -732,3 +732,16 @@ def test_alert_counts_count_active_alerts_by_severity_and_silent_assets(provider
 
     assert counts["by_severity"] == {"info": 0, "warning": 1, "error": 0, "critical": 1}
     assert (counts["total"], counts["silent"]) == (2, 1)
+
+
+def test_a_rule_with_alerts_of_one_customer_cannot_be_narrowed_to_another(
+    provider, provider_admin, asset, other_customer
+):
+    alert = AlertFactory(asset=asset, rule=AlertRuleFactory(provider=provider))
+
+    with pytest.raises(ValidationError) as error:
+        alerts.alert_rule_update(rule=alert.rule, by=provider_admin, customer=other_customer)
+
+    assert error.value.message_dict["customer"] == [str(alerts.RULE_HAS_OTHER_CUSTOMERS_ALERTS)]
+    narrowed = alerts.alert_rule_update(rule=alert.rule, by=provider_admin, customer=asset.customer)
+    assert narrowed.customer == asset.customer
