@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "accounts",
     "assets",
     "telemetry",
+    "maintenance",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""Maintenance: service levels, work orders and their timeline."""

@@ -1,0 +1,63 @@
+"""Choices of the maintenance app: work-order kinds, priorities, sources, statuses and the transition table."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class WorkOrderKind(models.TextChoices):
+    CORRECTIVE = "corrective", _("Corrective")
+    PREVENTIVE = "preventive", _("Preventive")
+    PREDICTIVE = "predictive", _("Predictive")
+    INSTALLATION = "installation", _("Installation")
+    REMOVAL = "removal", _("Removal")
+    INSPECTION = "inspection", _("Inspection")
+    SERVICE_REQUEST = "service_request", _("Service request")
+
+
+class Priority(models.TextChoices):
+    P1 = "p1", _("P1 – critical")
+    P2 = "p2", _("P2 – high")
+    P3 = "p3", _("P3 – normal")
+    P4 = "p4", _("P4 – low")
+
+
+class WorkOrderSource(models.TextChoices):
+    ALERT = "alert", _("Alert")
+    FORECAST = "forecast", _("Forecast")
+    PREVENTIVE_PLAN = "preventive_plan", _("Preventive plan")
+    CUSTOMER_REQUEST = "customer_request", _("Customer request")
+    MANUAL = "manual", _("Manual")
+
+
+class WorkOrderStatus(models.TextChoices):
+    NEW = "new", _("New")
+    ASSIGNED = "assigned", _("Assigned")
+    EN_ROUTE = "en_route", _("En route")
+    IN_PROGRESS = "in_progress", _("In progress")
+    ON_HOLD = "on_hold", _("On hold")
+    COMPLETED = "completed", _("Completed")
+    CLOSED = "closed", _("Closed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+S = WorkOrderStatus
+
+# The one table of allowed status changes: from-status -> the statuses it may move to.
+WORK_ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.NEW: frozenset({S.ASSIGNED, S.CANCELLED}),
+    S.ASSIGNED: frozenset({S.EN_ROUTE, S.IN_PROGRESS, S.ON_HOLD, S.CANCELLED, S.NEW}),
+    S.EN_ROUTE: frozenset({S.IN_PROGRESS, S.ON_HOLD}),
+    S.IN_PROGRESS: frozenset({S.ON_HOLD, S.COMPLETED}),
+    S.ON_HOLD: frozenset({S.IN_PROGRESS, S.ASSIGNED}),
+    S.COMPLETED: frozenset({S.CLOSED, S.IN_PROGRESS}),
+    S.CLOSED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+WORK_ORDER_OPEN_STATES = (S.NEW, S.ASSIGNED, S.EN_ROUTE, S.IN_PROGRESS, S.ON_HOLD)
+# The moves that mean someone has started to respond: the first one records ``responded_at``.
+WORK_ORDER_RESPONSE_STATES = (S.EN_ROUTE, S.IN_PROGRESS)
+# Moves only dispatching staff make (unassign, cancel, close); technicians move their own orders otherwise.
+WORK_ORDER_DISPATCH_STATES = (S.NEW, S.CANCELLED, S.CLOSED)
+
+del S
