@@ -253,6 +253,8 @@ SPECTACULAR_SETTINGS = {
         "AssetStatusEnum": "assets.choices.AssetStatus",
         "AlertRuleKindEnum": "telemetry.choices.AlertRuleKind",
         "CounterSourceEnum": "telemetry.usage.COUNTER_SOURCE_CHOICES",
+        "WorkOrderStatusEnum": "maintenance.choices.WorkOrderStatus",
+        "WorkOrderKindEnum": "maintenance.choices.WorkOrderKind",
     },
 }
 

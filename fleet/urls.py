@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("assets/", include("assets.urls")),
     path("telemetry/", include("telemetry.urls")),
+    path("maintenance/", include("maintenance.urls")),
     path("api/v1/", include("fleet.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -9,9 +9,12 @@ class MaintenanceConfig(AppConfig):
     verbose_name = _("Maintenance")
 
     def ready(self) -> None:
+        from fleet.dashboard import register_dashboard_tiles
         from maintenance.selectors import register_technician_scopes
         from maintenance.services import work_order_open_for_alert
+        from maintenance.views import work_order_tiles
         from telemetry.hooks import register_work_order_opener
 
         register_technician_scopes()
+        register_dashboard_tiles(work_order_tiles)
         register_work_order_opener(work_order_open_for_alert)

@@ -110,6 +110,23 @@ def _check_may_move(*, work_order: WorkOrder, by: User, to_status: str) -> None:
     raise ValidationError(NOT_ALLOWED_TO_UPDATE)
 
 
+def work_order_allowed_transitions(*, work_order: WorkOrder, user: User) -> list[str]:
+    """The statuses ``user`` may move ``work_order`` to now (the transition table and the same permission
+    rule ``work_order_transition`` applies), in the order of the status choices."""
+    allowed = []
+    for status in WorkOrderStatus.values:
+        if status not in WORK_ORDER_TRANSITIONS[work_order.status]:
+            continue
+        if status == WorkOrderStatus.ASSIGNED and work_order.assigned_to_id is None:
+            continue
+        try:
+            _check_may_move(work_order=work_order, by=user, to_status=status)
+        except ValidationError:
+            continue
+        allowed.append(status)
+    return allowed
+
+
 # --- Work orders -------------------------------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("assets.api.urls")),
     path("", include("telemetry.api.urls")),
+    path("", include("maintenance.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "schema/swagger-ui/",

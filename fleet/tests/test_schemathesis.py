@@ -23,6 +23,9 @@ from assets.choices import AssetStatus
 from assets.models import Asset, AssetModel, Manufacturer, PartType, Site
 from assets.tests.factories import AssetFactory, AssetModelFactory, PartTypeFactory, SiteFactory
 from fleet.wsgi import application
+from maintenance.choices import WorkOrderStatus
+from maintenance.models import WorkOrder
+from maintenance.tests.factories import WorkOrderFactory
 from telemetry import keys
 from telemetry.choices import AlertRuleKind, Severity
 from telemetry.models import Alert, AlertRule, CollectorKey, Reading
@@ -49,7 +52,13 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application, config=c
 
 INGEST_PATH = "/api/v1/telemetry/"
 # Query parameters that name a row, with the collection of its ids: filters and the usage query reach real rows.
-QUERY_IDS = {"asset": "assets", "customer": "organisations", "site": "sites", "rule": "alert-rules"}
+QUERY_IDS = {
+    "asset": "assets",
+    "customer": "organisations",
+    "site": "sites",
+    "rule": "alert-rules",
+    "assigned_to": "technicians",
+}
 # Instants of the usage query and of ingest items, and the year of the registry's readings.
 INSTANT_FIELDS = ("start", "end", "taken_at", "occurred_at")
 READINGS_YEAR = 2024
@@ -193,6 +202,9 @@ def registry(db, wsgi_keeps_test_connection):
     part_type = PartTypeFactory()
     part_type.asset_models.add(AssetModelFactory())
     _telemetry(provider, customers)
+    technician = member(provider, Role.TECHNICIAN, email="fuzz-technician@provider.example")
+    for asset in Asset.objects.filter(customer__in=customers)[:4]:
+        WorkOrderFactory(asset=asset, assigned_to=technician, status=WorkOrderStatus.ASSIGNED)
     # The ingest key is left out of the collector-key ids, so that no generated revoke locks the ingest out.
     ingest_key, plaintext = keys.collector_key_create(customer=customers[0], name="Fuzz ingest")
     token = Token.objects.create(user=admin)
@@ -211,6 +223,8 @@ def registry(db, wsgi_keeps_test_connection):
             "alert-rules": list(AlertRule.objects.values_list("pk", flat=True)),
             "collector-keys": list(CollectorKey.objects.exclude(pk=ingest_key.pk).values_list("pk", flat=True)),
             "ingest-assets": list(customers[0].assets.values_list("pk", flat=True)),
+            "work-orders": list(WorkOrder.objects.values_list("pk", flat=True)),
+            "technicians": [technician.pk],
         },
     }
 

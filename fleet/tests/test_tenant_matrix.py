@@ -2,11 +2,12 @@
 
 World A is the tenant under test: customer "ALPHAMARK" of provider P1, with two sites, an asset with history,
 its users, a fleet import of P1 for it, a meter reading, a diagnostic event, an alert rule of its own with an
-alert and its occurrence, and a collector key. The probers are everyone who must not reach it: each role of
-customer B (same provider), a P1 technician with no work orders (who sees nothing until work orders exist),
-a P1 account manager assigned to customer B only, a provider admin and a service desk agent of a second
-provider P2, anonymous callers, and a collector key of customer B (API only: it may use the ingest endpoint,
-where naming world A's asset must be rejected, and is anonymous to every other operation).
+alert and its occurrence, a collector key, and a work order assigned to a world A technician of P1. The probers
+are everyone who must not reach it: each role of customer B (same provider), a P1 technician with no work orders
+(who sees only the work orders assigned to them), a P1 account manager assigned to customer B only, a provider
+admin and a service desk agent of a second provider P2, anonymous callers, and a collector key of customer B
+(API only: it may use the ingest endpoint, where naming world A's asset must be rejected, and is anonymous to
+every other operation).
 
 Every API operation of the OpenAPI schema and every URL pattern with a parameter is listed in a table that says
 how it is probed: which object of world A fills the id and what a write sends. A schema operation or URL that
@@ -51,6 +52,9 @@ from assets.choices import AssetCategory, AssetStatus, FleetImportStatus, Owners
 from assets.models import Asset, AssetModel, FleetImport, Manufacturer, PartType, Site
 from assets.tests.factories import AssetFactory, AssetModelFactory, ManufacturerFactory, PartTypeFactory, SiteFactory
 from fleet.views import FilteredListView
+from maintenance import services as maintenance_services
+from maintenance.choices import Priority, WorkOrderKind, WorkOrderSource, WorkOrderStatus
+from maintenance.models import WorkOrder
 from telemetry import alerts, keys
 from telemetry.choices import AlertRuleKind, Meter, Severity, Supply
 from telemetry.models import Alert, AlertOccurrence, AlertRule, CollectorKey, DiagnosticEvent, Reading
@@ -95,6 +99,7 @@ class World:
     alert_rule_a: AlertRule
     alert_a: Alert
     collector_key_a: CollectorKey
+    work_order_a: WorkOrder
     users: dict[str, User] = field(default_factory=dict)
     authorizations: dict[str, str] = field(default_factory=dict)  # prober -> Authorization header
 
@@ -108,6 +113,7 @@ class World:
             "alerts": {self.alert_a.pk},
             "alert-rules": {self.alert_rule_a.pk},
             "collector-keys": {self.collector_key_a.pk},
+            "work-orders": {self.work_order_a.pk},
         }[collection]
 
 
@@ -170,6 +176,19 @@ def build_world() -> World:
     collector_key_a, _plaintext = keys.collector_key_create(
         customer=customer_a, name=f"{MARKER} print server", by=a_admin
     )
+    # Assigned to a technician of world A: the prober technician of P1 is not assigned and must not reach it.
+    technician_a = member(p1, Role.TECHNICIAN, email="technician@p1.example", last_name=MARKER)
+    work_order_a = maintenance_services.work_order_create(
+        customer=customer_a,
+        site=site_a,
+        asset=asset_a,
+        kind=WorkOrderKind.CORRECTIVE,
+        priority=Priority.P2,
+        source=WorkOrderSource.MANUAL,
+        description=f"{MARKER} fuser noise",
+        by=p1_admin,
+    )
+    maintenance_services.work_order_assign(work_order=work_order_a, technician=technician_a, by=p1_admin)
 
     customer_b = CustomerFactory(provider=p1, name="Bravo Logistics KK", code="bravo")
     site_b = SiteFactory(customer=customer_b, name="Bravo Depot")
@@ -195,6 +214,7 @@ def build_world() -> World:
         alert_rule_a=alert_rule_a,
         alert_a=alert_a,
         collector_key_a=collector_key_a,
+        work_order_a=work_order_a,
     )
     organisations = {"customer_b": customer_b, "p1": p1, "p2": p2}
     homes = {
@@ -321,6 +341,17 @@ def _alert_rule_body(world: World) -> dict:
     return {"name": "Probe rule", "kind": AlertRuleKind.SILENT, "customer": world.customer_a.pk}
 
 
+def _work_order_body(world: World) -> dict:
+    return {
+        "customer": world.customer_a.pk,
+        "site": world.site_a.pk,
+        "asset": world.asset_a.pk,
+        "kind": WorkOrderKind.CORRECTIVE,
+        "priority": Priority.P3,
+        "description": "Probe",
+    }
+
+
 def _part_type_body(world: World) -> dict:
     return {
         "code": "PROBE",
@@ -436,6 +467,26 @@ API_OPERATIONS: dict[tuple[str, str], ApiProbe] = {
     ("PATCH", "/api/v1/alert-rules/{id}/"): ApiProbe(WRITE, target="alert_rule_a", body=lambda w: {"name": "Probed"}),
     ("POST", "/api/v1/alert-rules/{id}/active/"): ApiProbe(
         WRITE, target="alert_rule_a", body=lambda w: {"active": False}
+    ),
+    ("GET", "/api/v1/work-orders/"): ApiProbe(
+        LIST, collection="work-orders", filters=(("customer", "customer_a"), ("site", "site_a"))
+    ),
+    ("POST", "/api/v1/work-orders/"): ApiProbe(CREATE, body=_work_order_body, capability=Capability.DISPATCH_WORK),
+    ("POST", "/api/v1/work-orders/request/"): ApiProbe(
+        CREATE,
+        body=lambda w: {"site": w.site_a.pk, "asset": w.asset_a.pk, "description": "Probe"},
+        capability=Capability.REQUEST_SERVICE,
+    ),
+    ("GET", "/api/v1/work-orders/{id}/"): ApiProbe(READ, target="work_order_a"),
+    ("GET", "/api/v1/work-orders/{id}/timeline/"): ApiProbe(READ, target="work_order_a"),
+    ("POST", "/api/v1/work-orders/{id}/assign/"): ApiProbe(
+        WRITE, target="work_order_a", body=lambda w: {"technician": w.users["technician_unassigned"].pk}
+    ),
+    ("POST", "/api/v1/work-orders/{id}/transition/"): ApiProbe(
+        WRITE, target="work_order_a", body=lambda w: {"to_status": WorkOrderStatus.IN_PROGRESS, "note": "Probed"}
+    ),
+    ("POST", "/api/v1/work-orders/{id}/complete/"): ApiProbe(
+        WRITE, target="work_order_a", body=lambda w: {"notes": "Probed"}
     ),
 }
 
@@ -578,6 +629,16 @@ PORTAL_URLS: dict[str, PortalProbe] = {
         body=lambda w: {"name": "Probed", "kind": AlertRuleKind.SILENT, "severity": Severity.WARNING},
     ),
     "telemetry:alert_rule_active": PortalProbe("alert_rule_a", methods=("POST",), body=lambda w: {"active": "0"}),
+    "maintenance:work_order_detail": PortalProbe("work_order_a"),
+    "maintenance:work_order_transition": PortalProbe(
+        "work_order_a", methods=("POST",), body=lambda w: {"to_status": WorkOrderStatus.IN_PROGRESS, "note": "Probed"}
+    ),
+    "maintenance:work_order_assign": PortalProbe(
+        "work_order_a", methods=("POST",), body=lambda w: {"technician": w.users["technician_unassigned"].pk}
+    ),
+    "maintenance:work_order_complete": PortalProbe(
+        "work_order_a", methods=("POST",), body=lambda w: {"notes": "Probed"}
+    ),
 }
 
 # URLs with parameters that name no tenant object, each with the reason and the test that covers it.
@@ -608,6 +669,9 @@ PORTAL_LISTS: tuple[str, ...] = (
     "telemetry:alert_list",
     "telemetry:alert_rule_list",
     "telemetry:alert_rule_create",
+    "maintenance:work_order_list",
+    "maintenance:work_order_create",
+    "maintenance:service_request",
 )
 
 
@@ -628,6 +692,8 @@ PORTAL_CREATES: dict[str, Callable[[World], dict]] = {
     "telemetry:collector_key_create": lambda w: {"customer": w.customer_a.pk, "name": "Probe key"},
     "telemetry:ingest_upload": lambda w: {"customer": w.customer_a.pk, "file": _telemetry_csv(w)},
     "telemetry:alert_rule_create": lambda w: {**_alert_rule_body(w), "severity": Severity.WARNING},
+    "maintenance:work_order_create": _work_order_body,
+    "maintenance:service_request": lambda w: {"site": w.site_a.pk, "asset": w.asset_a.pk, "description": "Probe"},
 }
 
 

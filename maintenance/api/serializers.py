@@ -1,0 +1,130 @@
+"""Serializers of the maintenance API: work orders, their timeline and the inputs of the work-order services."""
+
+from rest_framework import serializers
+
+from accounts.models import Organisation, User
+from assets.api.serializers import ScopedPrimaryKeyRelatedField
+from assets.models import Asset, Site
+from maintenance.choices import Priority, WorkOrderKind, WorkOrderStatus
+from maintenance.filters import technicians_for
+from maintenance.forms import organisation_id_of
+from maintenance.models import WorkOrder, WorkOrderEvent
+
+
+class WorkOrderSerializer(serializers.ModelSerializer):
+    customer_name = serializers.CharField(source="customer.name", read_only=True)
+    site_name = serializers.CharField(source="site.name", read_only=True)
+    asset_serial_number = serializers.CharField(
+        source="asset.serial_number", read_only=True, allow_null=True, default=None
+    )
+    assigned_to_name = serializers.StringRelatedField(source="assigned_to", allow_null=True)
+
+    class Meta:
+        model = WorkOrder
+        fields = [
+            "id",
+            "number",
+            "customer",
+            "customer_name",
+            "site",
+            "site_name",
+            "asset",
+            "asset_serial_number",
+            "kind",
+            "priority",
+            "source",
+            "status",
+            "description",
+            "assigned_to",
+            "assigned_to_name",
+            "response_due_at",
+            "resolution_due_at",
+            "responded_at",
+            "completed_at",
+            "closed_at",
+            "completion_notes",
+            "down_from",
+            "down_until",
+            "damage_avoidable",
+            "billable",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class WorkOrderEventSerializer(serializers.ModelSerializer):
+    by = serializers.StringRelatedField(allow_null=True)
+    from_status = serializers.ChoiceField(choices=WorkOrderStatus.choices, allow_blank=True, read_only=True)
+
+    class Meta:
+        model = WorkOrderEvent
+        fields = ["id", "at", "by", "from_status", "to_status", "note"]
+        read_only_fields = fields
+
+
+def _visible_customers(user):
+    if user is None:
+        return Organisation.objects.none()
+    return Organisation.objects.visible_to(user).customers()
+
+
+def _visible_sites(user):
+    if user is None:
+        return Site.objects.none()
+    return Site.objects.visible_to(user)
+
+
+def _visible_assets(user):
+    if user is None:
+        return Asset.objects.none()
+    return Asset.objects.visible_to(user)
+
+
+def _technicians(user):
+    if user is None:
+        return User.objects.none()
+    return technicians_for(user)
+
+
+class WorkOrderCreateSerializer(serializers.Serializer):
+    """Input of ``work_order_create`` for dispatching staff."""
+
+    customer = ScopedPrimaryKeyRelatedField(scoped_queryset=_visible_customers)
+    site = ScopedPrimaryKeyRelatedField(scoped_queryset=_visible_sites)
+    asset = ScopedPrimaryKeyRelatedField(scoped_queryset=_visible_assets, required=False, allow_null=True)
+    kind = serializers.ChoiceField(choices=WorkOrderKind.choices)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False, default=Priority.P3)
+    description = serializers.CharField(max_length=4000)
+
+
+def _own_sites(user):
+    return _visible_sites(user).filter(customer_id=organisation_id_of(user))
+
+
+def _own_assets(user):
+    return _visible_assets(user).filter(customer_id=organisation_id_of(user))
+
+
+class ServiceRequestSerializer(serializers.Serializer):
+    """Input of a customer's service request: the order is for the caller's own organisation."""
+
+    site = ScopedPrimaryKeyRelatedField(scoped_queryset=_own_sites)
+    asset = ScopedPrimaryKeyRelatedField(scoped_queryset=_own_assets, required=False, allow_null=True)
+    description = serializers.CharField(max_length=4000)
+
+
+class WorkOrderAssignSerializer(serializers.Serializer):
+    technician = ScopedPrimaryKeyRelatedField(scoped_queryset=_technicians)
+
+
+class WorkOrderTransitionSerializer(serializers.Serializer):
+    to_status = serializers.ChoiceField(choices=WorkOrderStatus.choices)
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class WorkOrderCompleteSerializer(serializers.Serializer):
+    notes = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+    damage_avoidable = serializers.BooleanField(required=False, allow_null=True, default=None)
+    down_from = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    down_until = serializers.DateTimeField(required=False, allow_null=True, default=None)
