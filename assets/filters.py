@@ -7,18 +7,12 @@ from accounts.models import Organisation
 from assets.choices import AssetCategory, AssetStatus, LifeUnit, Ownership, PartKind
 from assets.models import Asset, AssetModel, Manufacturer, PartType, Site
 from fleet.filters import SearchFilterSet
+from fleet.tenancy import visible
+
+_visible_customers = visible(Organisation.objects.customers())
 
 
-def _visible_customers(request):
-    if request is None:
-        return Organisation.objects.none()
-    return Organisation.objects.visible_to(request.user).customers()
-
-
-def _visible_sites(request):
-    if request is None:
-        return Site.objects.none()
-    return Site.objects.visible_to(request.user)
+_visible_sites = visible(Site.objects.all())
 
 
 class SiteFilterSet(SearchFilterSet):

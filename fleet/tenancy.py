@@ -152,3 +152,14 @@ def organisations_visible_to(queryset: models.QuerySet, user) -> models.QuerySet
     if access.policy.scope in (Scope.SITES, Scope.ORGANISATION):
         return queryset.filter(pk=access.organisation_id)
     return queryset.filter(Q(pk=access.organisation_id) | (Q(kind=OrganisationKind.CUSTOMER) & customers))
+
+
+def visible(queryset: models.QuerySet) -> Callable:
+    """Rows of ``queryset`` the caller may see, as a callable for choice fields: django-filter passes the
+    request (``queryset=visible(...)``), ``ScopedPrimaryKeyRelatedField`` passes the user. No user, no rows."""
+
+    def rows(request_or_user) -> models.QuerySet:
+        user = getattr(request_or_user, "user", request_or_user)
+        return queryset.all().visible_to(user)
+
+    return rows

@@ -11,23 +11,17 @@ from accounts.models import Organisation, User
 from accounts.roles import Capability
 from assets.models import Site
 from fleet.filters import SearchFilterSet
-from fleet.tenancy import access_for
+from fleet.tenancy import access_for, visible
 from maintenance.choices import Priority, WorkOrderKind, WorkOrderStatus
 from maintenance.models import WorkOrder
 
 WORK_ORDER_STATUS_OPEN = "open"
 
 
-def _visible_customers(request):
-    if request is None:
-        return Organisation.objects.none()
-    return Organisation.objects.visible_to(request.user).customers()
+_visible_customers = visible(Organisation.objects.customers())
 
 
-def _visible_sites(request):
-    if request is None:
-        return Site.objects.none()
-    return Site.objects.visible_to(request.user)
+_visible_sites = visible(Site.objects.all())
 
 
 def _technicians(request):

@@ -7,28 +7,20 @@ from accounts.models import Organisation
 from assets.choices import AssetCategory
 from assets.models import Site
 from fleet.filters import SearchFilterSet
+from fleet.tenancy import visible
 from telemetry.choices import ALERT_ACTIVE_STATES, AlertRuleKind, AlertStatus, Severity
 from telemetry.models import Alert, AlertRule
 
 ALERT_STATUS_ACTIVE = "active"
 
 
-def _visible_customers(request):
-    if request is None:
-        return Organisation.objects.none()
-    return Organisation.objects.visible_to(request.user).customers()
+_visible_customers = visible(Organisation.objects.customers())
 
 
-def _visible_sites(request):
-    if request is None:
-        return Site.objects.none()
-    return Site.objects.visible_to(request.user)
+_visible_sites = visible(Site.objects.all())
 
 
-def _visible_rules(request):
-    if request is None:
-        return AlertRule.objects.none()
-    return AlertRule.objects.visible_to(request.user)
+_visible_rules = visible(AlertRule.objects.all())
 
 
 class AlertFilterSet(SearchFilterSet):

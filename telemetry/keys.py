@@ -25,7 +25,7 @@ from accounts.choices import OrganisationKind
 from accounts.models import Organisation, User
 from accounts.roles import Capability
 from fleet.filters import SearchFilterSet
-from fleet.tenancy import access_for
+from fleet.tenancy import access_for, visible
 from telemetry.models import CollectorKey
 
 AUTH_KEYWORD = "Collector"
@@ -115,10 +115,7 @@ def collector_key_list(*, user: User) -> QuerySet[CollectorKey]:
     return CollectorKey.objects.visible_to(user).select_related("customer", "created_by", "revoked_by")
 
 
-def _visible_customers(request):
-    if request is None:
-        return Organisation.objects.none()
-    return Organisation.objects.visible_to(request.user).customers()
+_visible_customers = visible(Organisation.objects.customers())
 
 
 class CollectorKeyFilterSet(SearchFilterSet):

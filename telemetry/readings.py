@@ -25,7 +25,7 @@ from accounts.models import User
 from accounts.roles import Capability
 from assets.models import Asset
 from fleet.filters import SearchFilterSet
-from fleet.tenancy import access_for
+from fleet.tenancy import access_for, visible
 from telemetry.choices import Meter, ReadingSource, Supply
 from telemetry.models import DiagnosticEvent, Reading, SupplyLevel
 from telemetry.usage import MANUAL_FIRST, Usage, month_starts, time_zone, usage_series
@@ -159,10 +159,7 @@ def asset_monthly_usage(
 # --- Filters ----------------------------------------------------------------------------------------------------
 
 
-def _visible_assets(request):
-    if request is None:
-        return Asset.objects.none()
-    return Asset.objects.visible_to(request.user)
+_visible_assets = visible(Asset.objects.all())
 
 
 def _day_start(value: datetime.date, *, days_later: int = 0) -> datetime.datetime:

@@ -6,6 +6,7 @@ from accounts.models import Organisation
 from assets.choices import AssetStatus, Ownership
 from assets.models import Asset, AssetEvent, AssetModel, Manufacturer, PartType, Site
 from fleet.money import Currency
+from fleet.tenancy import visible
 
 PRICE_FIELDS = ("acquisition_cost", "unit_cost")
 
@@ -36,16 +37,10 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         return self.scoped_queryset(request.user if request else None)
 
 
-def _visible_customers(user):
-    if user is None:
-        return Organisation.objects.none()
-    return Organisation.objects.visible_to(user).customers()
+_visible_customers = visible(Organisation.objects.customers())
 
 
-def _visible_sites(user):
-    if user is None:
-        return Site.objects.none()
-    return Site.objects.visible_to(user)
+_visible_sites = visible(Site.objects.all())
 
 
 class SiteSerializer(serializers.ModelSerializer):

@@ -5,6 +5,7 @@ from rest_framework import serializers
 from accounts.models import Organisation, User
 from assets.api.serializers import ScopedPrimaryKeyRelatedField
 from assets.models import Asset, Site
+from fleet.tenancy import visible
 from maintenance.choices import Priority, WorkOrderKind, WorkOrderStatus
 from maintenance.filters import technicians_for
 from maintenance.forms import organisation_id_of
@@ -63,22 +64,13 @@ class WorkOrderEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def _visible_customers(user):
-    if user is None:
-        return Organisation.objects.none()
-    return Organisation.objects.visible_to(user).customers()
+_visible_customers = visible(Organisation.objects.customers())
 
 
-def _visible_sites(user):
-    if user is None:
-        return Site.objects.none()
-    return Site.objects.visible_to(user)
+_visible_sites = visible(Site.objects.all())
 
 
-def _visible_assets(user):
-    if user is None:
-        return Asset.objects.none()
-    return Asset.objects.visible_to(user)
+_visible_assets = visible(Asset.objects.all())
 
 
 def _technicians(user):

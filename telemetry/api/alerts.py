@@ -14,6 +14,7 @@ from assets.api.serializers import ScopedPrimaryKeyRelatedField
 from assets.choices import AssetCategory
 from assets.models import AssetModel
 from fleet.api.views import TenantViewSetMixin
+from fleet.tenancy import visible
 from telemetry import alerts
 from telemetry.choices import AlertRuleKind, Meter, Severity, Supply
 from telemetry.filters import AlertFilterSet, AlertRuleFilterSet
@@ -119,10 +120,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def _visible_customers(user):
-    if user is None:
-        return Organisation.objects.none()
-    return Organisation.objects.visible_to(user).customers()
+_visible_customers = visible(Organisation.objects.customers())
 
 
 class AlertRuleWriteSerializer(serializers.Serializer):

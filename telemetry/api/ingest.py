@@ -31,6 +31,7 @@ from accounts.roles import Capability
 from assets.api.serializers import ScopedPrimaryKeyRelatedField
 from fleet.api.schema import FleetAutoSchema
 from fleet.api.views import TenantViewSetMixin
+from fleet.tenancy import visible
 from telemetry.choices import Meter, Severity, Supply
 from telemetry.ingest import (
     BODY_TOO_MANY,
@@ -236,10 +237,7 @@ class IngestView(APIView):
 # -- Collector keys ---------------------------------------------------------------------------------------------------
 
 
-def _visible_customers(user):
-    if user is None:
-        return Organisation.objects.none()
-    return Organisation.objects.visible_to(user).customers()
+_visible_customers = visible(Organisation.objects.customers())
 
 
 class CollectorKeySerializer(serializers.ModelSerializer):
