@@ -117,7 +117,9 @@ class WorkOrderQuerySet(TenantQuerySet):
         return self.filter(status__in=WORK_ORDER_OPEN_STATES)
 
     def overdue(self, now):
-        """Open orders past their resolution time, or still without response past their response time."""
+        """Open orders past their resolution time, or still without response past their response time.
+
+        ``WorkOrder.overdue_flags`` is the same rule for one order."""
         return self.open().filter(Q(resolution_due_at__lt=now) | Q(responded_at__isnull=True, response_due_at__lt=now))
 
 
@@ -224,6 +226,16 @@ class WorkOrder(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.number
+
+    def overdue_flags(self, now) -> dict[str, bool]:
+        """Whether this open order's response and resolution are past due (``WorkOrderQuerySet.overdue``)."""
+        is_open = self.status in WORK_ORDER_OPEN_STATES
+        return {
+            "response": bool(
+                is_open and self.responded_at is None and self.response_due_at and self.response_due_at < now
+            ),
+            "resolution": bool(is_open and self.resolution_due_at and self.resolution_due_at < now),
+        }
 
 
 class WorkOrderEvent(models.Model):

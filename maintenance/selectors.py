@@ -6,9 +6,10 @@ alerts). Once an order is completed, closed or cancelled, or handed to someone e
 technician's view again: least access for the time the job needs it.
 """
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from accounts.models import User
+from maintenance.choices import WORK_ORDER_OPEN_STATES
 from maintenance.models import WorkOrder, WorkOrderEvent
 
 
@@ -41,3 +42,17 @@ def register_technician_scopes() -> None:
     register_technician_scope(Site, lambda user_id: Q(pk__in=_technician_site_ids(user_id)))
     for model in (Reading, SupplyLevel, DiagnosticEvent, Alert):
         register_technician_scope(model, lambda user_id: Q(asset_id__in=_technician_asset_ids(user_id)))
+
+
+def work_order_counts(*, user, now) -> dict[str, int]:
+    """The user's open work orders: in all, overdue, and per open status (one aggregate query)."""
+    overdue = WorkOrder.objects.overdue(now).values("pk")
+    return (
+        WorkOrder.objects.visible_to(user)
+        .open()
+        .aggregate(
+            total=Count("pk"),
+            overdue=Count("pk", filter=Q(pk__in=overdue)),
+            **{status: Count("pk", filter=Q(status=status)) for status in WORK_ORDER_OPEN_STATES},
+        )
+    )

@@ -2,7 +2,6 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -50,40 +49,17 @@ WORK_ORDER_COLUMNS = (
 BUTTON_EXCLUDED = (WorkOrderStatus.COMPLETED, WorkOrderStatus.ASSIGNED)
 
 
-def overdue_flags(work_order: WorkOrder, now) -> dict[str, bool]:
-    """Whether the response and the resolution of an open order are past due."""
-    is_open = work_order.status in WORK_ORDER_OPEN_STATES
-    return {
-        "response": bool(
-            is_open
-            and work_order.responded_at is None
-            and work_order.response_due_at
-            and work_order.response_due_at < now
-        ),
-        "resolution": bool(is_open and work_order.resolution_due_at and work_order.resolution_due_at < now),
-    }
-
-
 def _error_messages(request, error: ValidationError) -> None:
     for message in error.messages:
         messages.error(request, message)
 
 
 def work_order_tiles(*, user) -> list[Tile]:
-    """Open work orders by status and how many are overdue (one query); a technician's own open orders."""
+    """Open work orders by status and how many are overdue; for a technician, their own open orders."""
     access = access_for(user)
     if access is None:
         return []
-    overdue = WorkOrder.objects.overdue(timezone.now()).values("pk")
-    counts = (
-        WorkOrder.objects.visible_to(user)
-        .open()
-        .aggregate(
-            total=Count("pk"),
-            overdue=Count("pk", filter=Q(pk__in=overdue)),
-            **{status: Count("pk", filter=Q(status=status)) for status in WORK_ORDER_OPEN_STATES},
-        )
-    )
+    counts = selectors.work_order_counts(user=user, now=timezone.now())
     by_status = [(status, WorkOrderStatus(status).label, counts[status]) for status in WORK_ORDER_OPEN_STATES]
     title = _("My open work orders") if access.role == Role.TECHNICIAN else _("Open work orders")
     return [
@@ -125,7 +101,7 @@ class WorkOrderDetailView(TenantDetailView):
         )
         context.update(
             {
-                "overdue": overdue_flags(work_order, timezone.now()),
+                "overdue": work_order.overdue_flags(timezone.now()),
                 "events": selectors.work_order_events(work_order=work_order),
                 "buttons": [
                     (status, WorkOrderStatus(status).label) for status in transitions if status not in BUTTON_EXCLUDED
