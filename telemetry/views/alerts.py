@@ -13,6 +13,7 @@ from django.views.generic import FormView
 
 from accounts.models import Organisation
 from accounts.roles import Capability
+from accounts.selectors import customer_list
 from assets.choices import AssetCategory
 from assets.models import AssetModel
 from fleet.dashboard import Tile
@@ -209,10 +210,6 @@ class AlertResolveView(AlertTransitionView):
 # --- Rules ------------------------------------------------------------------------------------------------------
 
 
-def _rule_customers(user):
-    return Organisation.objects.visible_to(user).customers().order_by("name")
-
-
 class AlertRuleListView(FilteredListView):
     required_capability = Capability.MANAGE_ASSETS
     selector = staticmethod(alerts.alert_rule_list)
@@ -233,7 +230,7 @@ class AlertRuleFormView(PortalMixin, FormView):
 
     def get_form_kwargs(self):
         kwargs = super().get_form_kwargs()
-        kwargs["customers"] = _rule_customers(self.request.user)
+        kwargs["customers"] = customer_list(user=self.request.user)
         return kwargs
 
     def save(self, data: dict) -> AlertRule:
