@@ -1,8 +1,10 @@
 """Detail-page panels: later apps add blocks to an earlier app's detail pages without an import cycle.
 
 The asset page belongs to ``assets``, yet telemetry (charts, events, alerts) and maintenance (work orders)
-show their part of an asset on it. Each registers ``provider(user=..., obj=...) -> list[Tile]`` for a page
-key in its ``AppConfig.ready()``; the page renders what the providers return, in ``order``.
+show their part of an asset on it; the work-order page (key ``"work_order"``) gathers the areas of maintenance
+(service level, work done, approval, inspection) the same way. Each registers
+``provider(user=..., obj=...) -> list[Tile]`` for a page key in its ``AppConfig.ready()``; the page renders what
+the providers return, in ``order``.
 """
 
 from collections.abc import Callable

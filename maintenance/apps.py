@@ -14,7 +14,7 @@ class MaintenanceConfig(AppConfig):
         from maintenance.demo import seed_maintenance
         from maintenance.selectors import register_technician_scopes
         from maintenance.services import work_order_open_for_alert
-        from maintenance.views import work_order_tiles
+        from maintenance.views.work_orders import work_order_tiles
         from telemetry.hooks import register_work_order_opener
 
         register_technician_scopes()

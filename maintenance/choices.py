@@ -61,3 +61,55 @@ WORK_ORDER_RESPONSE_STATES = (S.EN_ROUTE, S.IN_PROGRESS)
 WORK_ORDER_DISPATCH_STATES = (S.NEW, S.CANCELLED, S.CLOSED)
 
 del S
+
+
+class SlaState(models.TextChoices):
+    """Where an open work order stands against its service level (``selectors.with_sla_state``)."""
+
+    NONE = "none", _("No service level")
+    ON_TRACK = "on_track", _("On track")
+    AT_RISK = "at_risk", _("At risk")
+    BREACHED = "breached", _("Breached")
+
+
+class ApprovalStatus(models.TextChoices):
+    NOT_REQUIRED = "not_required", _("Not required")
+    PENDING = "pending", _("Waiting for approval")
+    APPROVED = "approved", _("Approved")
+    REPLACE = "replace", _("Replace instead")
+    REJECTED = "rejected", _("Rejected")
+
+
+class ChecklistResult(models.TextChoices):
+    PENDING = "pending", _("Not checked")
+    OK = "ok", _("OK")
+    FAILED = "failed", _("Failed")
+    NOT_APPLICABLE = "na", _("Not applicable")
+
+
+class ChecklistPurpose(models.TextChoices):
+    WORK_ORDER = "work_order", _("Work order")
+    PRE_USE = "pre_use", _("Pre-use inspection")
+
+
+class ScheduleMode(models.TextChoices):
+    FIXED = "fixed", _("Fixed (from the plan's start)")
+    FLOATING = "floating", _("Floating (from the last completion)")
+
+
+class StatutoryInspection(models.TextChoices):
+    NONE = "", _("None")
+    ANNUAL_SPECIFIC = "annual_specific", _("Annual specific self-inspection (特定自主検査)")
+    MONTHLY_SELF = "monthly_self", _("Monthly self-inspection (月次点検)")
+
+
+class InspectionResult(models.TextChoices):
+    PASSED = "passed", _("Passed")
+    FAILED = "failed", _("Failed")
+
+
+class ErasureMethod(models.TextChoices):
+    OVERWRITE = "overwrite", _("Overwrite (NIST 800-88 clear)")
+    CRYPTOGRAPHIC = "cryptographic", _("Cryptographic erase")
+    SECURE_ERASE = "secure_erase", _("Drive secure erase (purge)")
+    PHYSICAL = "physical", _("Physical destruction")

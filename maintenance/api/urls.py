@@ -2,8 +2,18 @@
 
 from rest_framework.routers import SimpleRouter
 
+from maintenance.api import approvals, inspections, plans, sla, technician, work
 from maintenance.api.views import WorkOrderViewSet
 
 router = SimpleRouter()
 router.register("work-orders", WorkOrderViewSet, basename="workorder")
-urlpatterns = router.urls
+# The area modules come first: their paths under work-orders/ must win over the router's detail route.
+urlpatterns = [
+    *sla.urlpatterns,
+    *work.urlpatterns,
+    *technician.urlpatterns,
+    *approvals.urlpatterns,
+    *plans.urlpatterns,
+    *inspections.urlpatterns,
+    *router.urls,
+]

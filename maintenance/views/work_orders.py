@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views import View
@@ -12,6 +13,7 @@ from accounts.choices import Role
 from accounts.models import Organisation
 from accounts.roles import Capability
 from fleet.dashboard import Tile
+from fleet.panels import panels_for
 from fleet.tables import Column
 from fleet.tenancy import access_for
 from fleet.views import FilteredListView, PortalMixin, TenantDetailView
@@ -110,6 +112,7 @@ class WorkOrderDetailView(TenantDetailView):
                 "assign_form": WorkOrderAssignForm(user=self.request.user) if may_dispatch else None,
                 "complete_form": WorkOrderCompleteForm(),
                 "transition_form": WorkOrderTransitionForm(),
+                "panels": panels_for("work_order", user=self.request.user, obj=work_order),
             }
         )
         return context
@@ -228,3 +231,14 @@ class ServiceRequestView(WorkOrderFormView):
             by=self.request.user,
             **data,
         )
+
+
+urlpatterns = [
+    path("work-orders/", WorkOrderListView.as_view(), name="work_order_list"),
+    path("work-orders/new/", WorkOrderCreateView.as_view(), name="work_order_create"),
+    path("work-orders/request/", ServiceRequestView.as_view(), name="service_request"),
+    path("work-orders/<int:pk>/", WorkOrderDetailView.as_view(), name="work_order_detail"),
+    path("work-orders/<int:pk>/transition/", WorkOrderTransitionView.as_view(), name="work_order_transition"),
+    path("work-orders/<int:pk>/assign/", WorkOrderAssignView.as_view(), name="work_order_assign"),
+    path("work-orders/<int:pk>/complete/", WorkOrderCompleteView.as_view(), name="work_order_complete"),
+]

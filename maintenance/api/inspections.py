@@ -1,0 +1,3 @@
+"""API: qR labels, per-asset service links and pre-use inspections."""
+
+urlpatterns: list = []

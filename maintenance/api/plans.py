@@ -1,0 +1,3 @@
+"""API: preventive plans and statutory inspections."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""API: service levels, business calendars and the dispatch board."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""API: the technician's day and the completion report."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""API: work done on a work order: checklist, parts, labour, notes, photos, meter reads, signature, certificates."""
+
+urlpatterns: list = []

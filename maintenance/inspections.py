@@ -1,0 +1,1 @@
+"""QR labels, per-asset service links and pre-use inspections by forklift operators."""

@@ -1,0 +1,1 @@
+"""The completion report of a work order: its PDF and the e-mail to the customer's admins."""

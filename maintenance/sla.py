@@ -1,0 +1,1 @@
+"""Service levels in business hours: due times, SLA state, the breach sweep and its notifications."""

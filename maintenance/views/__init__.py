@@ -1,0 +1,1 @@
+"""Portal pages of maintenance, one module per area; each holds its ``urlpatterns``."""

@@ -1,0 +1,3 @@
+"""Portal pages: approvals of estimates against the not-to-exceed amount, and repair-versus-replace."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Portal pages: preventive plans and statutory inspections."""
+
+urlpatterns: list = []

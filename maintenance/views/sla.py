@@ -1,0 +1,3 @@
+"""Portal pages: service levels, business calendars and the dispatch board."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Portal pages: the technician's day and the completion report."""
+
+urlpatterns: list = []

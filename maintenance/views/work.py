@@ -1,0 +1,3 @@
+"""Portal pages: work done on a work order (checklist, parts, labour, notes, photos, meter reads, signature)."""
+
+urlpatterns: list = []
