@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
@@ -183,7 +184,8 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
 }
 
-# E-mail: the console in the demo, SMTP in production.
+# E-mail: the console in the demo, SMTP in production. Links in e-mails start with the portal's public address.
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
 EMAIL_BACKEND_NAME = os.environ.get(
     "EMAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
@@ -215,9 +217,21 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 # The whole beat schedule lives here; later apps add their periodic sweeps.
 CELERY_BEAT_SCHEDULE: dict = {
+    # Preventive plans and statutory inspections: open the upcoming work orders (maintenance.plans), daily.
+    "maintenance-preventive-plans": {
+        "task": "maintenance.plans.preventive_plans_task",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"expires": 6 * 3600},
+    },
     # Silent devices, owed work orders and alert e-mail digests (telemetry.alerts.alerts_sweep).
     "telemetry-alerts-sweep": {
         "task": "telemetry.tasks.alerts_sweep_task",
+        "schedule": 300.0,
+        "options": {"expires": 280},
+    },
+    # SLA breaches: flag open work orders past their due times and e-mail the digests (maintenance.sla.sla_sweep).
+    "maintenance-sla-sweep": {
+        "task": "maintenance.sla.sla_sweep_task",
         "schedule": 300.0,
         "options": {"expires": 280},
     },
@@ -255,6 +269,11 @@ SPECTACULAR_SETTINGS = {
         "CounterSourceEnum": "telemetry.usage.COUNTER_SOURCE_CHOICES",
         "WorkOrderStatusEnum": "maintenance.choices.WorkOrderStatus",
         "WorkOrderKindEnum": "maintenance.choices.WorkOrderKind",
+        "WorkOrderSourceEnum": "maintenance.choices.WorkOrderSource",
+        "ChecklistResultEnum": "maintenance.choices.ChecklistResult",
+        "ErasureMethodEnum": "maintenance.choices.ErasureMethod",
+        "StatutoryInspectionEnum": "maintenance.choices.StatutoryInspection",
+        "InspectionResultEnum": "maintenance.choices.InspectionResult",
     },
 }
 

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class WorkOrderKind(models.TextChoices):
@@ -83,7 +84,7 @@ class ApprovalStatus(models.TextChoices):
 class ChecklistResult(models.TextChoices):
     PENDING = "pending", _("Not checked")
     OK = "ok", _("OK")
-    FAILED = "failed", _("Failed")
+    FAILED = "failed", pgettext_lazy("inspection result", "Failed")
     NOT_APPLICABLE = "na", _("Not applicable")
 
 
@@ -105,7 +106,7 @@ class StatutoryInspection(models.TextChoices):
 
 class InspectionResult(models.TextChoices):
     PASSED = "passed", _("Passed")
-    FAILED = "failed", _("Failed")
+    FAILED = "failed", pgettext_lazy("inspection result", "Failed")
 
 
 class ErasureMethod(models.TextChoices):

@@ -12,8 +12,9 @@ from accounts.roles import Capability
 from assets.models import Site
 from fleet.filters import SearchFilterSet
 from fleet.tenancy import access_for, visible
-from maintenance.choices import Priority, WorkOrderKind, WorkOrderStatus
+from maintenance.choices import Priority, SlaState, WorkOrderKind, WorkOrderStatus
 from maintenance.models import WorkOrder
+from maintenance.sla import with_sla_state
 
 WORK_ORDER_STATUS_OPEN = "open"
 
@@ -55,6 +56,7 @@ class WorkOrderFilterSet(SearchFilterSet):
     site = django_filters.ModelChoiceFilter(queryset=_visible_sites, label=_("Site"))
     assigned_to = django_filters.ModelChoiceFilter(queryset=_technicians, label=_("Technician"))
     overdue = django_filters.BooleanFilter(method="filter_overdue", label=_("Overdue"))
+    sla_state = django_filters.ChoiceFilter(choices=SlaState.choices, label=_("SLA state"))
 
     def __init__(self, *args, request=None, **kwargs):
         super().__init__(*args, request=request, **kwargs)
@@ -64,7 +66,11 @@ class WorkOrderFilterSet(SearchFilterSet):
 
     class Meta:
         model = WorkOrder
-        fields = ["status", "priority", "kind", "customer", "site", "assigned_to", "overdue"]
+        fields = ["status", "priority", "kind", "customer", "site", "assigned_to", "overdue", "sla_state"]
+
+    def filter_queryset(self, queryset):
+        # Every list reads the SLA state the same way (``sla.with_sla_state``): shown, filtered and sorted by.
+        return super().filter_queryset(with_sla_state(queryset, timezone.now()))
 
     def filter_status(self, queryset, name, value):
         if value == WORK_ORDER_STATUS_OPEN:

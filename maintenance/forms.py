@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Organisation
 from assets.models import Asset, Site
 from fleet.tenancy import access_for
-from maintenance.choices import Priority, WorkOrderKind, WorkOrderStatus
+from maintenance.choices import ErasureMethod, Priority, WorkOrderKind, WorkOrderStatus
 from maintenance.filters import technicians_for
 
 DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -69,8 +69,32 @@ class WorkOrderAssignForm(forms.Form):
         self.fields["technician"].queryset = technicians_for(user)
 
 
+class SignaturePadWidget(forms.HiddenInput):
+    """A hidden input that ``static/js/signature.js`` fills with the PNG data URL drawn on a canvas pad."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        from django.template.loader import render_to_string
+
+        hidden = super().render(name, "", attrs, renderer)  # a drawn signature is never sent back to the page
+        return render_to_string("maintenance/work/_signature_pad.html", {"hidden": hidden, "name": name})
+
+
 class WorkOrderCompleteForm(forms.Form):
     notes = forms.CharField(label=_("What was done?"), widget=forms.Textarea(attrs={"rows": 3}), max_length=4000)
+    signature = forms.CharField(label=_("Customer's signature"), required=False, widget=SignaturePadWidget)
+    signed_by_name = forms.CharField(label=_("Signed by (name)"), max_length=200, required=False)
+    erasure_method = forms.ChoiceField(
+        label=_("Storage erasure method"),
+        choices=[("", _("Not a removal")), *ErasureMethod.choices],
+        required=False,
+        help_text=_("Required when an MFP or printer is removed."),
+    )
+    erasure_storage = forms.CharField(
+        label=_("Storage erased"),
+        max_length=200,
+        required=False,
+        help_text=_("For example: HDD 320 GB, serial number."),
+    )
     damage_avoidable = forms.TypedChoiceField(
         label=_("Damage avoidable by the customer?"),
         choices=DAMAGE_CHOICES,
@@ -80,3 +104,9 @@ class WorkOrderCompleteForm(forms.Form):
     )
     down_from = forms.DateTimeField(label=_("Down from"), required=False, widget=DATETIME_WIDGET)
     down_until = forms.DateTimeField(label=_("Down until"), required=False, widget=DATETIME_WIDGET)
+
+    def __init__(self, *args, erasure: bool = True, **kwargs):
+        """``erasure=False`` leaves out the storage-erasure fields (only removals of MFPs and printers need them)."""
+        super().__init__(*args, **kwargs)
+        if not erasure:
+            del self.fields["erasure_method"], self.fields["erasure_storage"]

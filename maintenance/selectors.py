@@ -2,15 +2,22 @@
 
 A technician sees every work order assigned to them (open or not: their own history), and the assets and sites
 of their *open* work orders together with those assets' telemetry (readings, supply levels, diagnostic events,
-alerts). Once an order is completed, closed or cancelled, or handed to someone else, its asset drops out of the
-technician's view again: least access for the time the job needs it.
+alerts), part installations, erasure certificates and inspection records. Once an order is completed, closed
+or cancelled, or handed to someone else, its asset drops out of the technician's view again: least access for
+the time the job needs it.
 """
 
 from django.db.models import Count, Q, QuerySet
 
 from accounts.models import User
 from maintenance.choices import WORK_ORDER_OPEN_STATES
-from maintenance.models import WorkOrder, WorkOrderEvent
+from maintenance.models import (
+    ErasureCertificate,
+    InspectionRecord,
+    PartInstallation,
+    WorkOrder,
+    WorkOrderEvent,
+)
 
 
 def work_order_list(*, user: User) -> QuerySet[WorkOrder]:
@@ -40,7 +47,7 @@ def register_technician_scopes() -> None:
     register_technician_scope(WorkOrder, lambda user_id: Q(assigned_to_id=user_id))
     register_technician_scope(Asset, lambda user_id: Q(pk__in=_technician_asset_ids(user_id)))
     register_technician_scope(Site, lambda user_id: Q(pk__in=_technician_site_ids(user_id)))
-    for model in (Reading, SupplyLevel, DiagnosticEvent, Alert):
+    for model in (Reading, SupplyLevel, DiagnosticEvent, Alert, PartInstallation, ErasureCertificate, InspectionRecord):
         register_technician_scope(model, lambda user_id: Q(asset_id__in=_technician_asset_ids(user_id)))
 
 

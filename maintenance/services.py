@@ -3,11 +3,11 @@
 Every change of a work order writes one ``WorkOrderEvent`` (its timeline). The allowed status changes are the
 one table ``choices.WORK_ORDER_TRANSITIONS``.
 
-Due times are calendar hours after creation for now: ``response_due_at = created_at + response hours`` and
-``resolution_due_at = created_at + resolution hours`` of the priority in the customer's service level.
-``ServiceLevel.business_hours_only`` is stored but not yet applied; counting business hours (and holidays)
-comes later. A work order whose customer has no service level (neither its own nor a provider default) has no
-due times, so an alert still opens one.
+Due times are the response and resolution hours of the priority in the customer's service level, counted from
+creation by ``maintenance.sla.due_times``: in business hours of the site's (or the service level's) calendar and
+the site's time zone when the service level says so, else in calendar hours. A work order whose customer has no
+service level (neither its own nor a provider default) has no due times, so an alert still opens one. Completing
+an order late flags its breaches (``sla.work_order_mark_breaches``); the beat sweep flags open ones.
 """
 
 import datetime
@@ -22,17 +22,20 @@ from accounts.models import Organisation, User
 from accounts.roles import Capability
 from assets.models import Asset, Site
 from fleet.tenancy import Access, access_for
+from maintenance import sla
 from maintenance.choices import (
     WORK_ORDER_DISPATCH_STATES,
     WORK_ORDER_OPEN_STATES,
     WORK_ORDER_RESPONSE_STATES,
     WORK_ORDER_TRANSITIONS,
+    ApprovalStatus,
     Priority,
     WorkOrderKind,
     WorkOrderSource,
     WorkOrderStatus,
 )
 from maintenance.models import ServiceLevel, WorkOrder, WorkOrderEvent, WorkOrderSequence
+from maintenance.reports import send_completion_report_task
 from telemetry.choices import Severity
 from telemetry.models import Alert
 
@@ -46,6 +49,11 @@ WORK_ORDER_NOT_OPEN = _("The work order is no longer open.")
 TRANSITION_NOT_ALLOWED = _("A work order cannot move from %(from)s to %(to)s.")
 ASSIGN_NEEDS_TECHNICIAN = _("Assign a technician to the work order first.")
 DOWNTIME_REVERSED = _("The downtime cannot end before it starts.")
+SIGNER_NAME_MISSING = _("Give the name of the person who signed.")
+WAITING_FOR_APPROVAL = _("The estimate waits for the customer's approval: the work order cannot move to %(to)s yet.")
+ESTIMATE_REJECTED = _("The customer rejected the estimate: revise it, put the work order on hold or cancel it.")
+# Moves that start or finish the work: refused while the estimate waits for approval or was rejected.
+APPROVAL_GATED_STATES = (WorkOrderStatus.EN_ROUTE, WorkOrderStatus.IN_PROGRESS, WorkOrderStatus.COMPLETED)
 
 NUMBER_FORMAT = "WO-{year}-{number:06d}"
 ALERT_PRIORITIES = {Severity.CRITICAL: Priority.P1, Severity.ERROR: Priority.P2}
@@ -97,6 +105,11 @@ def _check_may_create(*, by: User | None, customer: Organisation, site: Site, ki
 
 
 def _check_may_move(*, work_order: WorkOrder, by: User, to_status: str) -> None:
+    # The approval of the estimate (``maintenance.approvals``): shared by ``_move`` and the allowed transitions.
+    if to_status in APPROVAL_GATED_STATES and work_order.approval_status == ApprovalStatus.PENDING:
+        raise ValidationError(WAITING_FOR_APPROVAL, params={"to": WorkOrderStatus(to_status).label})
+    if to_status in APPROVAL_GATED_STATES and work_order.approval_status == ApprovalStatus.REJECTED:
+        raise ValidationError(ESTIMATE_REJECTED)
     if _dispatcher(by, work_order.provider_id) is not None:
         return
     access = access_for(by)
@@ -153,8 +166,10 @@ def _record(
 
 
 def _locked(work_order: WorkOrder) -> WorkOrder:
-    """Re-read the status under a row lock, so two concurrent moves see each other."""
-    work_order.status = WorkOrder.objects.select_for_update().values_list("status", flat=True).get(pk=work_order.pk)
+    """Re-read the status and the approval under a row lock, so two concurrent changes see each other."""
+    work_order.status, work_order.approval_status = (
+        WorkOrder.objects.select_for_update().values_list("status", "approval_status").get(pk=work_order.pk)
+    )
     return work_order
 
 
@@ -196,14 +211,12 @@ def work_order_create(
     work_order.full_clean()
     work_order.save()
     if service_level is not None:
-        work_order.response_due_at = work_order.created_at + datetime.timedelta(
-            hours=service_level.response_hours(priority)
-        )
-        work_order.resolution_due_at = work_order.created_at + datetime.timedelta(
-            hours=service_level.resolution_hours(priority)
-        )
+        work_order.response_due_at, work_order.resolution_due_at = sla.due_times(work_order=work_order)
         work_order.save(update_fields=["response_due_at", "resolution_due_at"])
     _record(work_order=work_order, by=by, from_status="", to_status=WorkOrderStatus.NEW)
+    from maintenance.work import work_order_checklist_copy  # work done builds on this module
+
+    work_order_checklist_copy(work_order=work_order)
     return work_order
 
 
@@ -261,6 +274,7 @@ def _move(*, work_order: WorkOrder, to_status: str, by: User, note: str, fields:
     if to_status == WorkOrderStatus.COMPLETED:
         work_order.completed_at = now
         fields.append("completed_at")
+        fields.extend(sla.work_order_mark_breaches(work_order=work_order, now=now))
     if from_status == WorkOrderStatus.COMPLETED and to_status == WorkOrderStatus.IN_PROGRESS:  # reopened
         work_order.completed_at = None
         fields.append("completed_at")
@@ -288,23 +302,49 @@ def work_order_complete(
     damage_avoidable: bool | None = None,
     down_from: datetime.datetime | None = None,
     down_until: datetime.datetime | None = None,
+    signature: str = "",
+    signed_by_name: str = "",
+    erasure_method: str = "",
+    erasure_storage: str = "",
 ) -> WorkOrder:
-    """Finish the work: record notes and downtime; damage the customer could have avoided makes it billable."""
+    """Finish the work: record notes and downtime; damage the customer could have avoided makes it billable.
+
+    ``signature`` is the customer's signature as a PNG data URL (with ``signed_by_name``); completing also records
+    the part installations and, for the removal of an MFP or printer, the storage-erasure certificate
+    (``maintenance.work.work_completion_record``)."""
+    from maintenance.work import signature_decode, work_completion_record, work_order_signature_store
+
     if down_from is not None and down_until is not None and down_from > down_until:
         raise ValidationError(DOWNTIME_REVERSED)
+    png = signature_decode(signature) if signature else None
+    if png is not None and not signed_by_name.strip():
+        raise ValidationError({"signed_by_name": SIGNER_NAME_MISSING})
     _locked(work_order)
     work_order.completion_notes = notes.strip()
     work_order.damage_avoidable = damage_avoidable
     work_order.down_from = down_from
     work_order.down_until = down_until
     work_order.billable = work_order.billable or bool(damage_avoidable)
-    return _move(
+    _move(
         work_order=work_order,
         to_status=WorkOrderStatus.COMPLETED,
         by=by,
         note=notes,
         fields=["completion_notes", "damage_avoidable", "down_from", "down_until", "billable"],
     )
+    work_completion_record(
+        work_order=work_order,
+        by=by,
+        now=work_order.completed_at,
+        erasure_method=erasure_method,
+        erasure_storage=erasure_storage,
+    )
+    if png is not None:
+        work_order_signature_store(
+            work_order=work_order, png=png, signed_by_name=signed_by_name, now=work_order.completed_at
+        )
+    transaction.on_commit(lambda: send_completion_report_task.delay(work_order.pk))
+    return work_order
 
 
 def work_order_open_for_alert(alert: Alert) -> WorkOrder:

@@ -894,3 +894,66 @@ def alert_rule_set_active(*, rule: AlertRule, active: bool, by: User) -> AlertRu
         rule.is_active = active
         rule.save(update_fields=["is_active", "updated_at"])
     return rule
+
+
+# --- Pre-use inspections ----------------------------------------------------------------------------------------
+
+# A failed critical item of an operator's pre-use inspection raises an alert under the customer's system rule
+# (an event-code rule of severity error, created on first use). The inspection opens the work order itself, in
+# the same transaction, so the alert is marked as having asked for one.
+PRE_USE_CONDITION = "pre_use_failed"
+PRE_USE_RULE_CODE = "PRE-USE-FAILED"
+PRE_USE_RULE_NAME = _("Pre-use inspection failed")
+CONDITION_LABELS[PRE_USE_CONDITION] = PRE_USE_RULE_NAME
+
+
+def alert_raise_pre_use_failure(*, asset: Asset, at: datetime, message: str = "") -> Alert:
+    """Open (or, when one is active, repeat) the alert of a failed critical pre-use item on ``asset``."""
+    customer = asset.customer
+    with transaction.atomic():
+        rule = (
+            AlertRule.objects.filter(
+                provider_id=customer.provider_id,
+                customer=customer,
+                kind=AlertRuleKind.EVENT_CODE,
+                code_pattern=PRE_USE_RULE_CODE,
+            )
+            .order_by("pk")
+            .first()
+        )
+        if rule is None:
+            with translation.override(customer.language):
+                name = str(PRE_USE_RULE_NAME)
+            rule = AlertRule.objects.create(
+                provider_id=customer.provider_id,
+                customer=customer,
+                name=name,
+                kind=AlertRuleKind.EVENT_CODE,
+                code_pattern=PRE_USE_RULE_CODE,
+                severity=Severity.ERROR,
+            )
+        alert = (
+            Alert.objects.active()
+            .select_for_update()
+            .filter(asset=asset, rule=rule, condition=PRE_USE_CONDITION)
+            .first()
+        )
+        if alert is None:
+            alert = Alert.objects.create(
+                rule=rule,
+                asset=asset,
+                customer=customer,
+                condition=PRE_USE_CONDITION,
+                severity=rule.severity,
+                message=message[:500],
+                first_seen_at=at,
+                last_seen_at=at,
+                work_order_requested_at=at,
+            )
+        else:
+            alert.count += 1
+            alert.last_seen_at = max(alert.last_seen_at, at)
+            alert.message = message[:500]
+            alert.save(update_fields=["count", "last_seen_at", "message", "updated_at"])
+        AlertOccurrence.objects.create(alert=alert, at=at, message=message[:500])
+    return alert

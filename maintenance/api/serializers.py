@@ -6,13 +6,14 @@ from accounts.models import Organisation, User
 from assets.api.serializers import ScopedPrimaryKeyRelatedField
 from assets.models import Asset, Site
 from fleet.tenancy import visible
-from maintenance.choices import Priority, WorkOrderKind, WorkOrderStatus
+from maintenance.api.sla import WorkOrderSlaFields
+from maintenance.choices import ErasureMethod, Priority, WorkOrderKind, WorkOrderStatus
 from maintenance.filters import technicians_for
 from maintenance.forms import organisation_id_of
 from maintenance.models import WorkOrder, WorkOrderEvent
 
 
-class WorkOrderSerializer(serializers.ModelSerializer):
+class WorkOrderSerializer(WorkOrderSlaFields, serializers.ModelSerializer):
     customer_name = serializers.CharField(source="customer.name", read_only=True)
     site_name = serializers.CharField(source="site.name", read_only=True)
     asset_serial_number = serializers.CharField(
@@ -48,10 +49,28 @@ class WorkOrderSerializer(serializers.ModelSerializer):
             "down_until",
             "damage_avoidable",
             "billable",
+            "signed_by_name",
+            "signed_at",
+            "sla_state",
+            "time_left_seconds",
+            "approval_status",
+            "estimate_amount",
+            "currency",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    # The estimate is a price: left out for roles that see no prices (``maintenance.approvals``).
+    role_dependent_fields = ("estimate_amount", "currency")
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        access = self.context.get("access")
+        if access is None or not access.sees_prices:
+            for name in self.role_dependent_fields:
+                data.pop(name, None)
+        return data
 
 
 class WorkOrderEventSerializer(serializers.ModelSerializer):
@@ -120,3 +139,15 @@ class WorkOrderCompleteSerializer(serializers.Serializer):
     damage_avoidable = serializers.BooleanField(required=False, allow_null=True, default=None)
     down_from = serializers.DateTimeField(required=False, allow_null=True, default=None)
     down_until = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    signature = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="The customer's signature: a PNG data URL."
+    )
+    signed_by_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    erasure_method = serializers.ChoiceField(
+        choices=ErasureMethod.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Required when an MFP or printer is removed.",
+    )
+    erasure_storage = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")

@@ -26,7 +26,7 @@ def seed_maintenance(context: DemoContext) -> None:
     provider = Organisation.objects.get(code=PROVIDER_CODE)
     ServiceLevel.objects.get_or_create(provider=provider, customer=None, defaults={"name": "Standard"})
     memberships = Membership.objects.filter(organisation=provider).select_related("user")
-    technician = memberships.get(role=Role.TECHNICIAN).user
+    technician = memberships.filter(role=Role.TECHNICIAN).order_by("pk").first().user  # the first: tech@
     dispatcher = memberships.get(role=Role.SERVICE_DESK).user
 
     alerts = (

@@ -8,6 +8,7 @@ from django.core.management import call_command
 from accounts.models import User
 from assets.models import Asset
 from maintenance.choices import WorkOrderKind, WorkOrderStatus
+from maintenance.demo import SERVICE_REQUEST
 from maintenance.models import WorkOrder
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +21,7 @@ def test_seed_demo_gives_the_technician_work_and_is_idempotent():
 
     assert mine.filter(status=WorkOrderStatus.IN_PROGRESS).count() == 1
     assert mine.filter(status=WorkOrderStatus.EN_ROUTE).count() == 1
-    assert WorkOrder.objects.filter(kind=WorkOrderKind.SERVICE_REQUEST).count() == 1
+    assert WorkOrder.objects.filter(kind=WorkOrderKind.SERVICE_REQUEST, description=SERVICE_REQUEST).count() == 1
     assert set(Asset.objects.visible_to(technician)) == {order.asset for order in mine}
 
     before = WorkOrder.objects.count()

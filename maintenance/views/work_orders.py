@@ -3,8 +3,9 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.generic import FormView
@@ -21,6 +22,7 @@ from maintenance import selectors, services
 from maintenance.choices import (
     WORK_ORDER_OPEN_STATES,
     Priority,
+    SlaState,
     WorkOrderKind,
     WorkOrderSource,
     WorkOrderStatus,
@@ -34,6 +36,8 @@ from maintenance.forms import (
     WorkOrderTransitionForm,
 )
 from maintenance.models import WorkOrder
+from maintenance.sla import with_sla_state
+from maintenance.work import erasure_required
 
 WORK_ORDER_COLUMNS = (
     Column("number", _("Number"), "number", sort="number", link=True),
@@ -45,6 +49,7 @@ WORK_ORDER_COLUMNS = (
     Column("status", _("Status"), "status", sort="status", choices=dict(WorkOrderStatus.choices)),
     Column("assigned", _("Technician"), "assigned_to__email", sort="assigned_to__email", phone=False),
     Column("due", _("Resolution due"), "resolution_due_at", sort="resolution_due_at"),
+    Column("sla", _("SLA"), "sla_state", sort="sla_rank", choices=dict(SlaState.choices)),
 )
 
 # Buttons of the detail page: completing has its own form, assigning needs a technician.
@@ -84,6 +89,9 @@ class WorkOrderListView(FilteredListView):
     create_url_name = "maintenance:work_order_create"
     create_capability = Capability.DISPATCH_WORK
 
+    def get_queryset(self):
+        return with_sla_state(super().get_queryset(), timezone.now())
+
 
 class WorkOrderDetailView(TenantDetailView):
     """A work order, its due times, its timeline and the forms that move it on."""
@@ -110,7 +118,7 @@ class WorkOrderDetailView(TenantDetailView):
                 ],
                 "may_complete": WorkOrderStatus.COMPLETED in transitions,
                 "assign_form": WorkOrderAssignForm(user=self.request.user) if may_dispatch else None,
-                "complete_form": WorkOrderCompleteForm(),
+                "complete_form": WorkOrderCompleteForm(erasure=erasure_required(work_order=work_order)),
                 "transition_form": WorkOrderTransitionForm(),
                 "panels": panels_for("work_order", user=self.request.user, obj=work_order),
             }
@@ -132,6 +140,15 @@ class WorkOrderActionView(PortalMixin, View):
     def perform(self, work_order: WorkOrder, data: dict) -> None:
         raise NotImplementedError
 
+    def get_success_url(self, work_order: WorkOrder) -> str:
+        """Where to go after the change: a safe ``next`` of the form (My day), else the work-order page."""
+        next_url = self.request.POST.get("next", "")
+        if next_url and url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={self.request.get_host()}, require_https=self.request.is_secure()
+        ):
+            return next_url
+        return reverse("maintenance:work_order_detail", args=[work_order.pk])
+
     def post(self, request, pk: int):
         work_order = self.get_work_order(pk)
         form = self.get_form()
@@ -142,6 +159,7 @@ class WorkOrderActionView(PortalMixin, View):
                 _error_messages(request, error)
             else:
                 messages.success(request, self.success_message)
+                return redirect(self.get_success_url(work_order))
         else:
             for errors in form.errors.values():
                 for message in errors:
@@ -180,6 +198,9 @@ class WorkOrderCompleteView(WorkOrderActionView):
 
     def perform(self, work_order, data):
         services.work_order_complete(work_order=work_order, by=self.request.user, **data)
+
+    def get_success_url(self, work_order: WorkOrder) -> str:
+        return reverse("maintenance:work_order_summary", args=[work_order.pk])
 
 
 class WorkOrderFormView(PortalMixin, FormView):
@@ -221,6 +242,16 @@ class ServiceRequestView(WorkOrderFormView):
     required_capability = Capability.REQUEST_SERVICE
     form_class = ServiceRequestForm
     extra_context = {"title": _("Request service")}
+
+    def get_initial(self):
+        """``?asset=<id>`` (the asset page's button) preselects that asset and its site, if the user sees it."""
+        initial = super().get_initial()
+        asset_id = self.request.GET.get("asset", "")
+        if asset_id.isdigit():
+            asset = ServiceRequestForm(user=self.request.user).fields["asset"].queryset.filter(pk=asset_id).first()
+            if asset is not None:
+                initial.update({"asset": asset.pk, "site": asset.site_id})
+        return initial
 
     def create(self, data: dict) -> WorkOrder:
         return services.work_order_create(
