@@ -12,6 +12,7 @@ import schemathesis
 from django.core import signals
 from django.core.cache import cache
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 
@@ -23,9 +24,22 @@ from assets.choices import AssetStatus
 from assets.models import Asset, AssetModel, Manufacturer, PartType, Site
 from assets.tests.factories import AssetFactory, AssetModelFactory, PartTypeFactory, SiteFactory
 from fleet.wsgi import application
-from maintenance.choices import WorkOrderStatus
-from maintenance.models import WorkOrder
-from maintenance.tests.factories import WorkOrderFactory
+from maintenance import approvals, plans
+from maintenance.choices import ChecklistPurpose, ErasureMethod, InspectionResult, StatutoryInspection, WorkOrderStatus
+from maintenance.inspections import PreUseAnswer, pre_use_inspection_submit
+from maintenance.models import (
+    BusinessCalendar,
+    ChecklistTemplate,
+    ChecklistTemplateItem,
+    ErasureCertificate,
+    InspectionRecord,
+    MaintenanceSettings,
+    PreUseInspection,
+    PreventivePlan,
+    ServiceLevel,
+    WorkOrder,
+)
+from maintenance.tests.factories import ServiceLevelFactory, WorkOrderFactory
 from telemetry import keys
 from telemetry.choices import AlertRuleKind, Severity
 from telemetry.models import Alert, AlertRule, CollectorKey, Reading
@@ -185,6 +199,57 @@ def _telemetry(provider, customers: list[Organisation]) -> None:
         keys.collector_key_create(customer=customer, name=f"{customer.name} collector")
 
 
+def _maintenance(provider, customers: list[Organisation], admin, technician) -> None:
+    """Work orders (assigned ones, one waiting for approval, a completed one), service levels and calendars, plans,
+    statutory inspections, an erasure certificate and a pre-use inspection."""
+    calendar = BusinessCalendar.objects.create(provider=provider, name="Fuzz hours", holiday_country="JP")
+    ServiceLevelFactory(provider=provider, customer=customers[0], calendar=calendar)
+    MaintenanceSettings.objects.create(organisation=provider, not_to_exceed=Decimal("50000"))
+    assets = list(Asset.objects.filter(customer__in=customers).order_by("pk")[:4])
+    orders = [
+        WorkOrderFactory(asset=asset, assigned_to=technician, status=WorkOrderStatus.ASSIGNED) for asset in assets
+    ]
+    approvals.work_order_estimate(work_order=orders[0], amount=Decimal("80000"), by=admin, notify=False)
+    WorkOrderFactory(
+        asset=assets[1], assigned_to=technician, status=WorkOrderStatus.COMPLETED, completed_at=timezone.now()
+    )
+    ErasureCertificate.objects.create(
+        number="EC-FUZZ-1",
+        asset=assets[2],
+        method=ErasureMethod.OVERWRITE,
+        performed_at=timezone.now(),
+        technician=technician,
+        storage_description="HDD 320 GB",
+    )
+    PreventivePlan.objects.create(
+        provider=provider,
+        name="Fuzz quarterly",
+        asset_model=assets[0].asset_model,
+        interval_days=90,
+        meter="total_pages",
+        interval_units=100_000,
+        starts_on=datetime.date(2024, 1, 1),
+    )
+    plans.inspection_record_create(
+        asset=assets[0],
+        kind=StatutoryInspection.ANNUAL_SPECIFIC,
+        inspected_on=datetime.date(2024, 1, 10),
+        inspector=None,
+        inspector_name="Fuzz inspector",
+        result=InspectionResult.PASSED,
+        by=None,
+    )
+    checklist = ChecklistTemplate.objects.create(
+        provider=provider, name="Fuzz pre-use", purpose=ChecklistPurpose.PRE_USE
+    )
+    item = ChecklistTemplateItem.objects.create(template=checklist, text="Brakes")
+    pre_use_inspection_submit(
+        asset=Asset.objects.filter(customer__in=customers, status=AssetStatus.ACTIVE).first(),
+        operator=admin,
+        answers=[PreUseAnswer(item_id=item.pk, ok=True)],
+    )
+
+
 @pytest.fixture
 def registry(db, wsgi_keeps_test_connection):
     """A populated registry, real credentials (a provider admin's token, a collector key) and the ids of its rows."""
@@ -203,8 +268,7 @@ def registry(db, wsgi_keeps_test_connection):
     part_type.asset_models.add(AssetModelFactory())
     _telemetry(provider, customers)
     technician = member(provider, Role.TECHNICIAN, email="fuzz-technician@provider.example")
-    for asset in Asset.objects.filter(customer__in=customers)[:4]:
-        WorkOrderFactory(asset=asset, assigned_to=technician, status=WorkOrderStatus.ASSIGNED)
+    _maintenance(provider, customers, admin, technician)
     # The ingest key is left out of the collector-key ids, so that no generated revoke locks the ingest out.
     ingest_key, plaintext = keys.collector_key_create(customer=customers[0], name="Fuzz ingest")
     token = Token.objects.create(user=admin)
@@ -224,6 +288,13 @@ def registry(db, wsgi_keeps_test_connection):
             "collector-keys": list(CollectorKey.objects.exclude(pk=ingest_key.pk).values_list("pk", flat=True)),
             "ingest-assets": list(customers[0].assets.values_list("pk", flat=True)),
             "work-orders": list(WorkOrder.objects.values_list("pk", flat=True)),
+            "service-levels": list(ServiceLevel.objects.values_list("pk", flat=True)),
+            "business-calendars": list(BusinessCalendar.objects.values_list("pk", flat=True)),
+            "maintenance-settings": list(Organisation.objects.values_list("pk", flat=True)),
+            "preventive-plans": list(PreventivePlan.objects.values_list("pk", flat=True)),
+            "inspection-records": list(InspectionRecord.objects.values_list("pk", flat=True)),
+            "erasure-certificates": list(ErasureCertificate.objects.values_list("pk", flat=True)),
+            "pre-use-inspections": list(PreUseInspection.objects.values_list("pk", flat=True)),
             "technicians": [technician.pk],
         },
     }

@@ -2,10 +2,14 @@
 
 World A is the tenant under test: customer "ALPHAMARK" of provider P1, with two sites, an asset with history,
 its users, a fleet import of P1 for it, a meter reading, a diagnostic event, an alert rule of its own with an
-alert and its occurrence, a collector key, and a work order assigned to a world A technician of P1. The probers
-are everyone who must not reach it: each role of customer B (same provider), a P1 technician with no work orders
-(who sees only the work orders assigned to them), a P1 account manager assigned to customer B only, a provider
-admin and a service desk agent of a second provider P2, anonymous callers, and a collector key of customer B
+alert and its occurrence, a collector key, a service level and a business calendar of its own, a preventive plan
+and a statutory inspection record, a part installation, an erasure certificate, a pre-use inspection by its
+operator, and three work orders assigned to a world A technician of P1: one being worked on (with a checklist
+item, a part, a photo and a signature), one whose estimate waits for the customer's approval (which keeps it from
+moving on), and one completed (it has a completion report). The probers are everyone who must not reach it: each
+role of customer B (same provider), a P1 technician with no work orders (who sees only the work orders assigned
+to them), a P1 account manager assigned to customer B only, a provider admin and a service desk agent of a second
+provider P2, anonymous callers, and a collector key of customer B
 (API only: it may use the ingest endpoint, where naming world A's asset must be rejected, and is anonymous to
 every other operation).
 
@@ -16,17 +20,20 @@ the tables do not list fails ``test_every_api_operation_is_in_the_matrix`` or
 
 What the matrix asserts (DESIGN.md §3): another tenant's object answers 404, never 403; a list answers 200
 without any of world A's rows; a write changes no row; anonymous callers get 401/403 from the API and the
-login redirect from the portal; pages that create rows refuse world A's customer and change nothing. As a
-control, P1's provider admin reaches every object and list row that the probers are refused. The catalogue
-(manufacturers, asset models, part types) is not tenant-owned: every signed-in user reads it and only roles
-with the catalogue capability write it (their writes, which the role table allows, are not probed). The
-OpenAPI schema and its viewers are public documentation.
+login redirect from the portal; pages that create rows refuse world A's customer and change nothing; reports
+name none of world A's people. As a control, P1's provider admin reaches every object, list row and report line
+that the probers are refused (for My day, which lists the caller's own assignments, world A's technician does).
+The catalogue (manufacturers, asset models, part types) is not tenant-owned: every signed-in user reads it and
+only roles with the catalogue capability write it (their writes, which the role table allows, are not probed).
+The OpenAPI schema and its viewers are public documentation.
 """
 
 import datetime
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -35,11 +42,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import URLResolver, get_resolver, reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlencode, urlsafe_base64_encode
 from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
+from PIL import Image
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -52,9 +60,37 @@ from assets.choices import AssetCategory, AssetStatus, FleetImportStatus, Owners
 from assets.models import Asset, AssetModel, FleetImport, Manufacturer, PartType, Site
 from assets.tests.factories import AssetFactory, AssetModelFactory, ManufacturerFactory, PartTypeFactory, SiteFactory
 from fleet.views import FilteredListView
+from maintenance import approvals as maintenance_approvals
+from maintenance import plans as maintenance_plans
 from maintenance import services as maintenance_services
-from maintenance.choices import Priority, WorkOrderKind, WorkOrderSource, WorkOrderStatus
-from maintenance.models import WorkOrder
+from maintenance import work as maintenance_work
+from maintenance.choices import (
+    ApprovalStatus,
+    ChecklistPurpose,
+    ErasureMethod,
+    InspectionResult,
+    Priority,
+    StatutoryInspection,
+    WorkOrderKind,
+    WorkOrderSource,
+    WorkOrderStatus,
+)
+from maintenance.inspections import PreUseAnswer, pre_use_inspection_submit
+from maintenance.models import (
+    BusinessCalendar,
+    ChecklistTemplate,
+    ChecklistTemplateItem,
+    ErasureCertificate,
+    InspectionRecord,
+    MaintenanceSettings,
+    PartInstallation,
+    PreUseInspection,
+    PreventivePlan,
+    ServiceLevel,
+    SiteCalendar,
+    WorkOrder,
+    WorkOrderPhoto,
+)
 from telemetry import alerts, keys
 from telemetry.choices import AlertRuleKind, Meter, Severity, Supply
 from telemetry.models import Alert, AlertOccurrence, AlertRule, CollectorKey, DiagnosticEvent, Reading
@@ -99,7 +135,21 @@ class World:
     alert_rule_a: AlertRule
     alert_a: Alert
     collector_key_a: CollectorKey
-    work_order_a: WorkOrder
+    technician_a: User  # world A's technician: My day's control
+    work_order_a: WorkOrder  # assigned and being worked on: moves and work done are probed on it
+    approval_work_order_a: WorkOrder  # assigned, its estimate waits for customer A's approval
+    completed_work_order_a: WorkOrder  # completed: it has a completion report
+    service_level_a: ServiceLevel
+    calendar_a: BusinessCalendar
+    plan_a: PreventivePlan
+    inspection_record_a: InspectionRecord
+    photo_a: WorkOrderPhoto
+    part_installation_a: PartInstallation
+    erasure_certificate_a: ErasureCertificate
+    pre_use_item_a: ChecklistTemplateItem
+    pre_use_inspection_a: PreUseInspection
+    # The ids of work_order_a's own rows that fill the second parameter of nested API paths ("{item_id}": pk).
+    child_ids: dict[str, int] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
     authorizations: dict[str, str] = field(default_factory=dict)  # prober -> Authorization header
 
@@ -113,8 +163,25 @@ class World:
             "alerts": {self.alert_a.pk},
             "alert-rules": {self.alert_rule_a.pk},
             "collector-keys": {self.collector_key_a.pk},
-            "work-orders": {self.work_order_a.pk},
+            "work-orders": {self.work_order_a.pk, self.approval_work_order_a.pk, self.completed_work_order_a.pk},
+            # My day: the open orders assigned to world A's technician (a completed one shows only on its day).
+            "my-day": {self.work_order_a.pk, self.approval_work_order_a.pk},
+            "approvals": {self.approval_work_order_a.pk},
+            "service-levels": {self.service_level_a.pk},
+            "business-calendars": {self.calendar_a.pk},
+            "preventive-plans": {self.plan_a.pk},
+            "inspection-records": {self.inspection_record_a.pk},
+            "part-installations": {self.part_installation_a.pk},
+            "erasure-certificates": {self.erasure_certificate_a.pk},
+            "pre-use-inspections": {self.pre_use_inspection_a.pk},
         }[collection]
+
+
+def _png() -> bytes:
+    """A small white PNG: a photo or a signature."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 16), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def build_world() -> World:
@@ -176,19 +243,97 @@ def build_world() -> World:
     collector_key_a, _plaintext = keys.collector_key_create(
         customer=customer_a, name=f"{MARKER} print server", by=a_admin
     )
-    # Assigned to a technician of world A: the prober technician of P1 is not assigned and must not reach it.
-    technician_a = member(p1, Role.TECHNICIAN, email="technician@p1.example", last_name=MARKER)
-    work_order_a = maintenance_services.work_order_create(
-        customer=customer_a,
-        site=site_a,
-        asset=asset_a,
-        kind=WorkOrderKind.CORRECTIVE,
-        priority=Priority.P2,
-        source=WorkOrderSource.MANUAL,
-        description=f"{MARKER} fuser noise",
-        by=p1_admin,
+    # Customer A's own service level and business hours (set before its work orders, which take their due times).
+    calendar_a = BusinessCalendar.objects.create(
+        provider=p1, customer=customer_a, name=f"{MARKER} hours", holiday_country="JP"
     )
-    maintenance_services.work_order_assign(work_order=work_order_a, technician=technician_a, by=p1_admin)
+    service_level_a = ServiceLevel.objects.create(
+        provider=p1, customer=customer_a, name=f"{MARKER} SLA", business_hours_only=True, calendar=calendar_a
+    )
+    SiteCalendar.objects.create(site=site_a, calendar=calendar_a)
+    # Assigned to a technician of world A: the prober technician of P1 is not assigned and must not reach them.
+    technician_a = member(p1, Role.TECHNICIAN, email="technician@p1.example", last_name=MARKER)
+    work_orders = []
+    for priority, description in ((Priority.P2, "fuser noise"), (Priority.P2, "paper jams"), (Priority.P3, "smear")):
+        work_order = maintenance_services.work_order_create(
+            customer=customer_a,
+            site=site_a,
+            asset=asset_a,
+            kind=WorkOrderKind.CORRECTIVE,
+            priority=priority,
+            source=WorkOrderSource.MANUAL,
+            description=f"{MARKER} {description}",
+            by=p1_admin,
+        )
+        maintenance_services.work_order_assign(work_order=work_order, technician=technician_a, by=p1_admin)
+        work_orders.append(work_order)
+    work_order_a, approval_work_order_a, completed_work_order_a = work_orders
+    # Work done on work_order_a: a checklist item, a part, a photo and the customer's signature.
+    checklist_item_a = work_order_a.checklist.create(text=f"{MARKER} check the fuser")
+    part_a = maintenance_work.work_order_part_add(work_order=work_order_a, by=technician_a, description=MARKER)
+    photo_a = maintenance_work.work_order_photo_add(
+        work_order=work_order_a, by=technician_a, image=SimpleUploadedFile("fuser.png", _png()), caption=MARKER
+    )
+    maintenance_work.work_order_signature_store(
+        work_order=work_order_a, png=_png(), signed_by_name=f"{MARKER} signer", now=READING_AT
+    )
+    # The second order's estimate waits for customer A's approval (above P1's not-to-exceed amount of ¥50,000).
+    MaintenanceSettings.objects.create(organisation=p1, not_to_exceed=Decimal("50000"))
+    maintenance_approvals.work_order_estimate(
+        work_order=approval_work_order_a, amount=Decimal("80000"), by=p1_admin, note=f"{MARKER} estimate", notify=False
+    )
+    # The third is completed: its completion report exists.
+    maintenance_services.work_order_transition(
+        work_order=completed_work_order_a, to_status=WorkOrderStatus.IN_PROGRESS, by=technician_a
+    )
+    maintenance_services.work_order_complete(
+        work_order=completed_work_order_a, by=technician_a, notes=f"{MARKER} drum replaced"
+    )
+    part_installation_a = PartInstallation.objects.create(
+        asset=asset_a, part_type=part_type, installed_at=READING_AT, work_order=completed_work_order_a
+    )
+    erasure_certificate_a = ErasureCertificate.objects.create(
+        number=f"EC-{MARKER}",
+        asset=asset_a,
+        method=ErasureMethod.OVERWRITE,
+        performed_at=READING_AT,
+        technician=technician_a,
+        storage_description=f"{MARKER} HDD",
+    )
+    # A statutory plan of customer A only (a provider-wide plan is rightly visible to all of P1's plan readers).
+    plan_a = PreventivePlan.objects.create(
+        provider=p1,
+        customer=customer_a,
+        asset=asset_a,
+        name=f"{MARKER} monthly inspection",
+        kind=WorkOrderKind.INSPECTION,
+        statutory=StatutoryInspection.MONTHLY_SELF,
+        interval_days=30,
+        starts_on=datetime.date(2024, 1, 1),
+    )
+    inspection_record_a = maintenance_plans.inspection_record_create(
+        asset=asset_a,
+        kind=StatutoryInspection.ANNUAL_SPECIFIC,
+        inspected_on=datetime.date(2024, 1, 10),
+        inspector=None,
+        inspector_name=f"{MARKER} inspector",
+        result=InspectionResult.PASSED,
+        by=None,
+    )
+    # A pre-use inspection by customer A's operator, on the day of the reading (the operator report's period).
+    pre_use_checklist = ChecklistTemplate.objects.create(
+        provider=p1, name=f"{MARKER} pre-use", purpose=ChecklistPurpose.PRE_USE
+    )
+    pre_use_item_a = ChecklistTemplateItem.objects.create(
+        template=pre_use_checklist, text=f"{MARKER} brakes", critical=True
+    )
+    pre_use_inspection_a = pre_use_inspection_submit(
+        asset=asset_a,
+        operator=a_operator,
+        answers=[PreUseAnswer(item_id=pre_use_item_a.pk, ok=True)],
+        note=MARKER,
+        performed_at=READING_AT,
+    )
 
     customer_b = CustomerFactory(provider=p1, name="Bravo Logistics KK", code="bravo")
     site_b = SiteFactory(customer=customer_b, name="Bravo Depot")
@@ -214,7 +359,20 @@ def build_world() -> World:
         alert_rule_a=alert_rule_a,
         alert_a=alert_a,
         collector_key_a=collector_key_a,
+        technician_a=technician_a,
         work_order_a=work_order_a,
+        approval_work_order_a=approval_work_order_a,
+        completed_work_order_a=completed_work_order_a,
+        service_level_a=service_level_a,
+        calendar_a=calendar_a,
+        plan_a=plan_a,
+        inspection_record_a=inspection_record_a,
+        photo_a=photo_a,
+        part_installation_a=part_installation_a,
+        erasure_certificate_a=erasure_certificate_a,
+        pre_use_item_a=pre_use_item_a,
+        pre_use_inspection_a=pre_use_inspection_a,
+        child_ids={"{item_id}": checklist_item_a.pk, "{part_id}": part_a.pk, "{photo_id}": photo_a.pk},
     )
     organisations = {"customer_b": customer_b, "p1": p1, "p2": p2}
     homes = {
@@ -238,9 +396,11 @@ def build_world() -> World:
 
 
 @pytest.fixture(scope="module")
-def world(django_db_setup, django_db_blocker):
-    """World A, built once for the module inside a transaction that is rolled back at its end."""
-    with django_db_blocker.unblock(), transaction.atomic():
+def world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """World A, built once for the module inside a transaction that is rolled back at its end (its photo and
+    signature files in a temporary media folder)."""
+    media = tmp_path_factory.mktemp("media")
+    with override_settings(MEDIA_ROOT=media), django_db_blocker.unblock(), transaction.atomic():
         yield build_world()
         transaction.set_rollback(True)
 
@@ -271,6 +431,7 @@ CATALOGUE_READ = "catalogue read"  # not tenant-owned: 200 for every signed-in u
 CATALOGUE_WRITE = "catalogue write"  # 403 without the catalogue capability
 SIGN_IN = "sign in"  # public: world A's address with a wrong password is 400 and issues no token
 INGEST = "ingest"  # collector keys only (users 403): items naming world A's asset are each rejected, none stored
+REPORT = "report"  # 200 naming none of world A's people, 403 without the capability
 
 
 @dataclass(frozen=True)
@@ -281,7 +442,8 @@ class ApiProbe:
     query: Callable[[World], dict] | None = None  # query parameters of the request
     collection: str = ""  # LIST: which of world A's ids must be absent
     filters: tuple[tuple[str, str], ...] = ()  # LIST: (query parameter, World attribute) naming world A's rows
-    capability: Capability | None = None  # CREATE and CATALOGUE_WRITE: what the write needs
+    capability: Capability | None = None  # CREATE, CATALOGUE_WRITE and REPORT: what the call needs
+    control: str = "p1_admin"  # the World attribute of the user who reaches the rows (the control check)
 
 
 def _asset_body(world: World) -> dict:
@@ -291,6 +453,26 @@ def _asset_body(world: World) -> dict:
         "asset_model": world.asset_model.pk,
         "serial_number": "PROBE-0001",
         "ownership": Ownership.RENTAL,
+    }
+
+
+def _preventive_plan_body(world: World) -> dict:
+    return {
+        "name": "Probe plan",
+        "customer": world.customer_a.pk,
+        "asset": world.asset_a.pk,
+        "kind": WorkOrderKind.PREVENTIVE,
+        "interval_days": 30,
+        "starts_on": "2024-01-01",
+    }
+
+
+def _inspection_record_body(world: World) -> dict:
+    return {
+        "asset": world.asset_a.pk,
+        "kind": StatutoryInspection.MONTHLY_SELF,
+        "inspected_on": "2024-02-01",
+        "result": InspectionResult.PASSED,
     }
 
 
@@ -488,6 +670,112 @@ API_OPERATIONS: dict[tuple[str, str], ApiProbe] = {
     ("POST", "/api/v1/work-orders/{id}/complete/"): ApiProbe(
         WRITE, target="work_order_a", body=lambda w: {"notes": "Probed"}
     ),
+    # Service levels and business calendars
+    ("GET", "/api/v1/service-levels/"): ApiProbe(LIST, collection="service-levels"),
+    ("POST", "/api/v1/service-levels/"): ApiProbe(
+        CREATE,
+        body=lambda w: {"name": "Probe SLA", "customer": w.customer_a.pk},
+        capability=Capability.MANAGE_CUSTOMERS,
+    ),
+    ("GET", "/api/v1/service-levels/{id}/"): ApiProbe(READ, target="service_level_a"),
+    ("PATCH", "/api/v1/service-levels/{id}/"): ApiProbe(
+        WRITE, target="service_level_a", body=lambda w: {"name": "Probed"}
+    ),
+    ("GET", "/api/v1/business-calendars/"): ApiProbe(LIST, collection="business-calendars"),
+    ("POST", "/api/v1/business-calendars/"): ApiProbe(
+        CREATE, body=lambda w: {"name": "Probe", "customer": w.customer_a.pk}, capability=Capability.MANAGE_CUSTOMERS
+    ),
+    ("GET", "/api/v1/business-calendars/{id}/"): ApiProbe(READ, target="calendar_a"),
+    ("PATCH", "/api/v1/business-calendars/{id}/"): ApiProbe(
+        WRITE, target="calendar_a", body=lambda w: {"name": "Probed"}
+    ),
+    # Work done on a work order; {item_id}, {part_id} and {photo_id} are work_order_a's own (World.child_ids)
+    ("GET", "/api/v1/work-orders/{id}/checklist/"): ApiProbe(READ, target="work_order_a"),
+    ("PATCH", "/api/v1/work-orders/{id}/checklist/{item_id}/"): ApiProbe(
+        WRITE, target="work_order_a", body=lambda w: {"result": "ok", "note": "Probed"}
+    ),
+    ("GET", "/api/v1/work-orders/{id}/parts/"): ApiProbe(READ, target="work_order_a"),
+    ("POST", "/api/v1/work-orders/{id}/parts/"): ApiProbe(
+        WRITE, target="work_order_a", body=lambda w: {"part_type": w.part_type.pk, "quantity": "1"}
+    ),
+    ("DELETE", "/api/v1/work-orders/{id}/parts/{part_id}/"): ApiProbe(WRITE, target="work_order_a"),
+    ("GET", "/api/v1/work-orders/{id}/labour/"): ApiProbe(READ, target="work_order_a"),
+    ("POST", "/api/v1/work-orders/{id}/labour/"): ApiProbe(WRITE, target="work_order_a", body=lambda w: {"hours": "1"}),
+    ("POST", "/api/v1/work-orders/{id}/notes/"): ApiProbe(
+        WRITE, target="work_order_a", body=lambda w: {"note": "Probed"}
+    ),
+    ("GET", "/api/v1/work-orders/{id}/photos/"): ApiProbe(READ, target="work_order_a"),
+    ("POST", "/api/v1/work-orders/{id}/photos/"): ApiProbe(
+        WRITE, target="work_order_a", body=lambda w: {"caption": "Probed"}
+    ),
+    ("GET", "/api/v1/work-orders/{id}/photos/{photo_id}/"): ApiProbe(READ, target="work_order_a"),
+    ("GET", "/api/v1/work-orders/{id}/meter-reads/"): ApiProbe(READ, target="work_order_a"),
+    ("POST", "/api/v1/work-orders/{id}/meter-reads/"): ApiProbe(
+        WRITE, target="work_order_a", body=lambda w: {"meter": Meter.TOTAL_PAGES, "value": "2000"}
+    ),
+    ("GET", "/api/v1/part-installations/"): ApiProbe(
+        LIST, collection="part-installations", filters=(("asset", "asset_a"), ("part_type", "part_type"))
+    ),
+    ("GET", "/api/v1/erasure-certificates/"): ApiProbe(
+        LIST, collection="erasure-certificates", filters=(("asset", "asset_a"),)
+    ),
+    ("GET", "/api/v1/erasure-certificates/{id}/"): ApiProbe(READ, target="erasure_certificate_a"),
+    ("GET", "/api/v1/erasure-certificates/{id}/pdf/"): ApiProbe(READ, target="erasure_certificate_a"),
+    # The technician's day and the completion report
+    ("GET", "/api/v1/work-orders/my-day/"): ApiProbe(LIST, collection="my-day", control="technician_a"),
+    ("GET", "/api/v1/work-orders/{id}/report/"): ApiProbe(READ, target="completed_work_order_a"),
+    # Approvals
+    ("POST", "/api/v1/work-orders/{id}/estimate/"): ApiProbe(
+        WRITE, target="approval_work_order_a", body=lambda w: {"amount": "100000", "note": "Probed"}
+    ),
+    ("POST", "/api/v1/work-orders/{id}/approval/"): ApiProbe(
+        WRITE, target="approval_work_order_a", body=lambda w: {"decision": "approved", "note": "Probed"}
+    ),
+    ("GET", "/api/v1/work-orders/{id}/repair-or-replace/"): ApiProbe(READ, target="approval_work_order_a"),
+    ("GET", "/api/v1/approvals/"): ApiProbe(LIST, collection="approvals", filters=(("customer", "customer_a"),)),
+    ("GET", "/api/v1/maintenance-settings/"): ApiProbe(LIST, collection="organisations"),
+    ("GET", "/api/v1/maintenance-settings/{id}/"): ApiProbe(READ, target="customer_a"),
+    ("PUT", "/api/v1/maintenance-settings/{id}/"): ApiProbe(
+        WRITE, target="customer_a", body=lambda w: {"currency": "JPY", "not_to_exceed": "1"}
+    ),
+    # Preventive plans and statutory inspections
+    ("GET", "/api/v1/preventive-plans/"): ApiProbe(
+        LIST, collection="preventive-plans", filters=(("customer", "customer_a"),)
+    ),
+    ("POST", "/api/v1/preventive-plans/"): ApiProbe(
+        CREATE, body=_preventive_plan_body, capability=Capability.MANAGE_CUSTOMERS
+    ),
+    ("GET", "/api/v1/preventive-plans/{id}/"): ApiProbe(READ, target="plan_a"),
+    ("PUT", "/api/v1/preventive-plans/{id}/"): ApiProbe(WRITE, target="plan_a", body=_preventive_plan_body),
+    ("PATCH", "/api/v1/preventive-plans/{id}/"): ApiProbe(WRITE, target="plan_a", body=lambda w: {"lead_days": 1}),
+    ("DELETE", "/api/v1/preventive-plans/{id}/"): ApiProbe(WRITE, target="plan_a"),
+    ("GET", "/api/v1/preventive-plans/{id}/schedule/"): ApiProbe(READ, target="plan_a"),
+    ("GET", "/api/v1/inspection-records/"): ApiProbe(
+        LIST, collection="inspection-records", filters=(("customer", "customer_a"), ("asset", "asset_a"))
+    ),
+    ("POST", "/api/v1/inspection-records/"): ApiProbe(
+        CREATE, body=_inspection_record_body, capability=Capability.UPDATE_ASSIGNED_WORK
+    ),
+    ("GET", "/api/v1/inspection-records/{id}/"): ApiProbe(READ, target="inspection_record_a"),
+    ("GET", "/api/v1/inspection-records/{id}/certificate/"): ApiProbe(READ, target="inspection_record_a"),
+    # QR labels, pre-use inspections and the operator report
+    ("GET", "/api/v1/pre-use-inspections/"): ApiProbe(
+        LIST,
+        collection="pre-use-inspections",
+        filters=(("customer", "customer_a"), ("site", "site_a"), ("asset", "asset_a")),
+    ),
+    ("POST", "/api/v1/pre-use-inspections/"): ApiProbe(
+        CREATE,
+        body=lambda w: {"asset": w.asset_a.pk, "answers": [{"item_id": w.pre_use_item_a.pk, "ok": False}]},
+        capability=Capability.PRE_USE_INSPECTIONS,
+    ),
+    ("GET", "/api/v1/pre-use-inspections/{id}/"): ApiProbe(READ, target="pre_use_inspection_a"),
+    ("GET", "/api/v1/assets/{id}/service-link/"): ApiProbe(READ, target="asset_a"),
+    ("POST", "/api/v1/assets/{id}/service-link/rotate/"): ApiProbe(WRITE, target="asset_a"),
+    # The month of world A's pre-use inspection: its operator is a line of P1's report.
+    ("GET", "/api/v1/operator-report/"): ApiProbe(
+        REPORT, query=lambda w: {"from": "2024-01-01", "to": "2024-01-31"}, capability=Capability.DOWNLOAD_REPORTS
+    ),
 }
 
 
@@ -507,6 +795,8 @@ def expected_api_statuses(probe: ApiProbe, prober: str) -> set[int]:
         return {401, 403}
     if probe.kind in (READ, WRITE):
         return {404}
+    if probe.kind == REPORT:
+        return {200} if may(prober, probe.capability) else {403}
     if probe.kind in (LIST, CATALOGUE_READ):
         return {200}
     return {400} if may(prober, probe.capability) else {403}
@@ -519,6 +809,17 @@ API_CASES = [
     # The catalogue is shared by design: a role that may maintain it is not an outsider to it.
     if not (probe.kind == CATALOGUE_WRITE and may(prober, probe.capability))
 ]
+
+
+def api_url(world: World, operation: tuple[str, str]) -> str:
+    """The operation's path with world A's ids filled in, and its query."""
+    probe = API_OPERATIONS[operation]
+    url = operation[1].replace("{id}", str(getattr(world, probe.target).pk)) if probe.target else operation[1]
+    for placeholder, child_pk in world.child_ids.items():
+        url = url.replace(placeholder, str(child_pk))
+    if probe.query:
+        url = f"{url}?{urlencode(probe.query(world))}"
+    return url
 
 
 def api_client(world: World, prober: str) -> APIClient:
@@ -547,11 +848,9 @@ def test_every_api_operation_is_in_the_matrix():
 @pytest.mark.django_db
 @pytest.mark.parametrize(("operation", "prober"), API_CASES)
 def test_api_operation_keeps_world_a_out_of_reach(world, operation, prober):
-    method, path = operation
+    method = operation[0]
     probe = API_OPERATIONS[operation]
-    url = path.replace("{id}", str(getattr(world, probe.target).pk)) if probe.target else path
-    if probe.query:
-        url = f"{url}?{urlencode(probe.query(world))}"
+    url = api_url(world, operation)
     body = json.dumps(probe.body(world)) if probe.body else ""
     if probe.kind == SIGN_IN:
         cache.clear()  # throttle counts of earlier tests must not turn the answer into a 429
@@ -639,6 +938,72 @@ PORTAL_URLS: dict[str, PortalProbe] = {
     "maintenance:work_order_complete": PortalProbe(
         "work_order_a", methods=("POST",), body=lambda w: {"notes": "Probed"}
     ),
+    # Service levels and business calendars
+    "maintenance:service_level_edit": PortalProbe(
+        "service_level_a", methods=("GET", "POST"), body=lambda w: {"name": "Probed"}
+    ),
+    "maintenance:business_calendar_edit": PortalProbe(
+        "calendar_a", methods=("GET", "POST"), body=lambda w: {"name": "Probed", **_calendar_formsets()}
+    ),
+    # Work done
+    "maintenance:work_order_checklist_check": PortalProbe(
+        "work_order_a", methods=("POST",), body=lambda w: {"item": w.child_ids["{item_id}"], "result": "ok"}
+    ),
+    "maintenance:work_order_part_add": PortalProbe(
+        "work_order_a", methods=("POST",), body=lambda w: {"part_type": w.part_type.pk, "quantity": "1"}
+    ),
+    "maintenance:work_order_part_remove": PortalProbe(
+        "work_order_a", methods=("POST",), body=lambda w: {"part": w.child_ids["{part_id}"]}
+    ),
+    "maintenance:work_order_labour_add": PortalProbe("work_order_a", methods=("POST",), body=lambda w: {"hours": "1"}),
+    "maintenance:work_order_note_add": PortalProbe(
+        "work_order_a", methods=("POST",), body=lambda w: {"note": "Probed"}
+    ),
+    "maintenance:work_order_photo_add": PortalProbe(
+        "work_order_a", methods=("POST",), body=lambda w: {"caption": "Probed"}
+    ),
+    "maintenance:work_order_meter_read_add": PortalProbe(
+        "work_order_a", methods=("POST",), body=lambda w: {"meter": Meter.TOTAL_PAGES, "value": "2000"}
+    ),
+    "maintenance:work_order_signature": PortalProbe("work_order_a"),
+    "maintenance:work_order_photo": PortalProbe("photo_a"),
+    "maintenance:erasure_certificate_pdf": PortalProbe("erasure_certificate_a"),
+    # The completion summary and report
+    "maintenance:work_order_summary": PortalProbe("work_order_a"),
+    "maintenance:work_order_report": PortalProbe("completed_work_order_a"),
+    # Approvals
+    "maintenance:work_order_estimate": PortalProbe(
+        "approval_work_order_a", methods=("POST",), body=lambda w: {"amount": "100000", "note": "Probed"}
+    ),
+    "maintenance:work_order_approval_decide": PortalProbe(
+        "approval_work_order_a", methods=("POST",), body=lambda w: {"decision": "approved", "note": "Probed"}
+    ),
+    "maintenance:work_order_convert_replacement": PortalProbe("approval_work_order_a", methods=("POST",)),
+    "maintenance:approval_settings_edit": PortalProbe(
+        "customer_a", methods=("GET", "POST"), body=lambda w: {"currency": "JPY", "not_to_exceed": "1"}
+    ),
+    # Preventive plans and statutory inspections
+    "maintenance:plan_detail": PortalProbe("plan_a"),
+    "maintenance:plan_edit": PortalProbe("plan_a", methods=("GET", "POST"), body=lambda w: _plan_form_body(w)),
+    "maintenance:plan_active": PortalProbe("plan_a", methods=("POST",), body=lambda w: {"active": "0"}),
+    "maintenance:inspection_certificate": PortalProbe("inspection_record_a"),
+    "maintenance:work_order_inspection_record": PortalProbe(
+        "work_order_a",
+        methods=("POST",),
+        body=lambda w: {
+            "kind": StatutoryInspection.MONTHLY_SELF,
+            "inspected_on": "2024-02-01",
+            "result": InspectionResult.PASSED,
+        },
+    ),
+    # QR labels and pre-use inspections
+    "maintenance:asset_qr_label": PortalProbe("asset_a"),
+    "maintenance:service_link_rotate": PortalProbe("asset_a", methods=("POST",)),
+    "maintenance:asset_scan": PortalProbe("asset_a"),
+    "maintenance:pre_use_create": PortalProbe(
+        "asset_a", methods=("GET", "POST"), body=lambda w: {f"item_{w.pre_use_item_a.pk}": "failed"}
+    ),
+    "maintenance:pre_use_detail": PortalProbe("pre_use_inspection_a"),
 }
 
 # URLs with parameters that name no tenant object, each with the reason and the test that covers it.
@@ -647,6 +1012,8 @@ EXEMPT_URLS: dict[str, str] = {
     "api-schema": "public API documentation naming no tenant data (test_api_schema_is_public_...)",
     "api-swagger-ui": "public API documentation viewer",
     "api-redoc": "public API documentation viewer",
+    "maintenance:service_link": "a per-asset unguessable token, public by design (maintenance/tests/test_qr.py)",
+    "maintenance:service_link_sent": "the same token's thank-you page, showing the site name only (test_qr.py)",
 }
 EXEMPT_NAMESPACES: dict[str, str] = {
     "admin": "staff only: every portal user is sent to the admin's login (test_admin_is_closed_...)",
@@ -672,7 +1039,47 @@ PORTAL_LISTS: tuple[str, ...] = (
     "maintenance:work_order_list",
     "maintenance:work_order_create",
     "maintenance:service_request",
+    "maintenance:dispatch_board",
+    "maintenance:service_level_list",
+    "maintenance:service_level_create",
+    "maintenance:business_calendar_list",
+    "maintenance:business_calendar_create",
+    "maintenance:site_calendars",
+    "maintenance:my_day",
+    "maintenance:approval_list",
+    "maintenance:approval_settings",
+    "maintenance:plan_list",
+    "maintenance:plan_create",
+    "maintenance:inspection_list",
+    "maintenance:inspection_record_list",
+    "maintenance:pre_use_list",
+    "maintenance:operator_report",
+    # Left out: maintenance:qr_labels_pdf (a PDF; maintenance/tests/test_qr.py covers its tenancy).
 )
+
+
+def _calendar_formsets() -> dict:
+    """The business calendar form's empty formsets of opening hours and closures."""
+    return {
+        "hours-TOTAL_FORMS": "0",
+        "hours-INITIAL_FORMS": "0",
+        "closures-TOTAL_FORMS": "0",
+        "closures-INITIAL_FORMS": "0",
+    }
+
+
+def _plan_form_body(world: World) -> dict:
+    return {
+        "name": "Probe plan",
+        "customer": world.customer_a.pk,
+        "asset_model": world.asset_model.pk,
+        "kind": WorkOrderKind.PREVENTIVE,
+        "schedule": "floating",
+        "interval_days": 30,
+        "starts_on": "2024-01-01",
+        "lead_days": 14,
+        "priority": Priority.P3,
+    }
 
 
 def _telemetry_csv(world: World) -> SimpleUploadedFile:
@@ -694,6 +1101,14 @@ PORTAL_CREATES: dict[str, Callable[[World], dict]] = {
     "telemetry:alert_rule_create": lambda w: {**_alert_rule_body(w), "severity": Severity.WARNING},
     "maintenance:work_order_create": _work_order_body,
     "maintenance:service_request": lambda w: {"site": w.site_a.pk, "asset": w.asset_a.pk, "description": "Probe"},
+    "maintenance:site_calendars": lambda w: {"site": w.site_a.pk, "calendar": ""},
+    "maintenance:service_level_create": lambda w: {"name": "Probe", "customer": w.customer_a.pk},
+    "maintenance:business_calendar_create": lambda w: {
+        "name": "Probe",
+        "customer": w.customer_a.pk,
+        **_calendar_formsets(),
+    },
+    "maintenance:plan_create": _plan_form_body,
 }
 
 
@@ -870,24 +1285,24 @@ def test_dashboard_alert_counts_leave_out_world_a(world, prober):
 
 # --- The control: world A's own provider reaches what the probers are refused ---------------------------------
 
-CONTROL_OPERATIONS = [operation for operation, probe in API_OPERATIONS.items() if probe.kind in (READ, LIST)]
+CONTROL_OPERATIONS = [operation for operation, probe in API_OPERATIONS.items() if probe.kind in (READ, LIST, REPORT)]
 CONTROL_PAGES = [name for name, probe in PORTAL_URLS.items() if "GET" in probe.methods]
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("operation", CONTROL_OPERATIONS, ids=" ".join)
 def test_api_probe_aims_at_rows_that_p1_admin_reaches(world, operation):
-    method, path = operation
+    method = operation[0]
     probe = API_OPERATIONS[operation]
-    url = path.replace("{id}", str(getattr(world, probe.target).pk)) if probe.target else path
-    if probe.query:
-        url = f"{url}?{urlencode(probe.query(world))}"
+    url = api_url(world, operation)
     client = APIClient()
-    client.force_authenticate(world.p1_admin)
+    client.force_authenticate(getattr(world, probe.control))
 
     response = client.generic(method, url)
 
     assert response.status_code == 200, f"{url}: {response.status_code} {response.content[:300]!r}"
+    if probe.kind == REPORT:
+        assert MARKER in response.content.decode("utf-8").upper(), f"{url} names none of world A"
     if probe.kind == LIST:
         assert world.a_ids(probe.collection) <= {row["id"] for row in response.json()["results"]}
         for parameter, attribute in probe.filters:
@@ -903,6 +1318,18 @@ def test_portal_probe_aims_at_a_page_that_p1_admin_opens(world, name):
     client.force_login(world.p1_admin)
 
     assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.django_db
+def test_world_a_work_orders_are_in_the_states_their_probes_need(world):
+    # Work done and moves are probed on an order its technician may work on now; the approval decision on an
+    # estimate that waits for one; the completion report on a completed order.
+    work_order_a = WorkOrder.objects.get(pk=world.work_order_a.pk)
+    assert maintenance_work.may_record_work(work_order=work_order_a, user=world.technician_a)
+    assert work_order_a.approval_status != ApprovalStatus.PENDING
+    approval = WorkOrder.objects.get(pk=world.approval_work_order_a.pk)
+    assert (approval.status, approval.approval_status) == (WorkOrderStatus.ASSIGNED, ApprovalStatus.PENDING)
+    assert WorkOrder.objects.get(pk=world.completed_work_order_a.pk).status == WorkOrderStatus.COMPLETED
 
 
 # --- Exempt URLs, each with its own check ---------------------------------------------------------------------
