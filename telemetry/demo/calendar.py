@@ -5,6 +5,8 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+import holidays as public_holidays
+
 from assets.models import Asset
 
 LOCAL_TZ = ZoneInfo("Asia/Tokyo")
@@ -30,48 +32,10 @@ SEASON = {
 WORKING_HOURS = {Profile.OFFICE: (8.5, 19.0), Profile.LOGISTICS: (6.0, 23.0), Profile.PLANT: (8.0, 17.0)}
 
 
-def _nth_weekday(year: int, month: int, weekday: int, nth: int) -> date:
-    first = date(year, month, 1)
-    return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (nth - 1))
-
-
 def japanese_holidays(year: int) -> set[date]:
-    """Japan's public holidays of ``year`` (the rules in force since 2020, equinoxes by the 1980-2099 formula).
-
-    Includes substitute holidays (a holiday on a Sunday moves to the next working day) and the citizens' holiday
-    (a day between two holidays).
-    """
-    years_since = year - 1980
-    vernal = int(20.8431 + 0.242194 * years_since - years_since // 4)
-    autumnal = int(23.2488 + 0.242194 * years_since - years_since // 4)
-    days = {
-        date(year, 1, 1),
-        _nth_weekday(year, 1, 0, 2),
-        date(year, 2, 11),
-        date(year, 2, 23),
-        date(year, 3, vernal),
-        date(year, 4, 29),
-        date(year, 5, 3),
-        date(year, 5, 4),
-        date(year, 5, 5),
-        _nth_weekday(year, 7, 0, 3),
-        date(year, 8, 11),
-        _nth_weekday(year, 9, 0, 3),
-        date(year, 9, autumnal),
-        _nth_weekday(year, 10, 0, 2),
-        date(year, 11, 3),
-        date(year, 11, 23),
-    }
-    for day in sorted(days):
-        if day + timedelta(days=2) in days and day + timedelta(days=1) not in days and day.weekday() != 5:
-            days.add(day + timedelta(days=1))
-    for day in sorted(days):
-        if day.weekday() == 6:
-            substitute = day + timedelta(days=1)
-            while substitute in days:
-                substitute += timedelta(days=1)
-            days.add(substitute)
-    return days
+    """Japan's public holidays of ``year``, substitute and citizens' holidays included (the ``holidays``
+    package, which the business calendars of maintenance use too)."""
+    return set(public_holidays.country_holidays("JP", years=year))
 
 
 def _company_break(day: date) -> str:
