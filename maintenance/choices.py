@@ -114,3 +114,30 @@ class ErasureMethod(models.TextChoices):
     CRYPTOGRAPHIC = "cryptographic", _("Cryptographic erase")
     SECURE_ERASE = "secure_erase", _("Drive secure erase (purge)")
     PHYSICAL = "physical", _("Physical destruction")
+
+
+class ForecastKind(models.TextChoices):
+    CONSUMABLE = "consumable", _("Consumable (from its level)")
+    WEAR_PART = "wear_part", _("Wear part (from its life used)")
+
+
+class ForecastMethod(models.TextChoices):
+    LEVEL_TREND = "level_trend", _("Level trend since the last refill")
+    CATALOGUE = "catalogue", _("Catalogue life at the asset's usage rate")
+    EMPIRICAL = "empirical", _("Observed lives of this part on this model")
+    WEIBULL = "weibull", _("Weibull fit of observed lives")
+
+
+class SupplyOrderStatus(models.TextChoices):
+    REQUESTED = "requested", _("Requested")
+    SHIPPED = "shipped", _("Shipped")
+    DELIVERED = "delivered", _("Delivered")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+SUPPLY_ORDER_OPEN_STATES = (SupplyOrderStatus.REQUESTED, SupplyOrderStatus.SHIPPED)
+
+
+class SupplyOrderSource(models.TextChoices):
+    FORECAST = "forecast", _("Forecast")
+    MANUAL = "manual", _("Ordered by hand")

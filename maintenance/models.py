@@ -14,15 +14,20 @@ from fleet.models import TimeStampedModel
 from fleet.money import Currency
 from fleet.tenancy import TenantQuerySet
 from maintenance.choices import (
+    SUPPLY_ORDER_OPEN_STATES,
     WORK_ORDER_OPEN_STATES,
     ApprovalStatus,
     ChecklistPurpose,
     ChecklistResult,
     ErasureMethod,
+    ForecastKind,
+    ForecastMethod,
     InspectionResult,
     Priority,
     ScheduleMode,
     StatutoryInspection,
+    SupplyOrderSource,
+    SupplyOrderStatus,
     WorkOrderKind,
     WorkOrderSource,
     WorkOrderStatus,
@@ -116,8 +121,8 @@ class ServiceLevel(TimeStampedModel):
         return getattr(self, f"resolution_hours_{Priority(priority).value}")
 
 
-class WorkOrderSequence(models.Model):
-    """The last work-order number a provider issued in a year; locked while a number is taken."""
+class YearlySequence(models.Model):
+    """The last number a provider issued in a year in one series; locked while a number is taken."""
 
     provider = models.ForeignKey(
         "accounts.Organisation", verbose_name=_("provider"), on_delete=models.CASCADE, related_name="+"
@@ -126,8 +131,7 @@ class WorkOrderSequence(models.Model):
     last_number = models.PositiveIntegerField(_("last number"), default=0)
 
     class Meta:
-        verbose_name = _("work order sequence")
-        verbose_name_plural = _("work order sequences")
+        abstract = True
         ordering = ["provider", "year"]
         constraints = [
             models.UniqueConstraint(fields=["provider", "year"], name="%(app_label)s_%(class)s_one_per_year"),
@@ -135,6 +139,18 @@ class WorkOrderSequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.year}: {self.last_number}"
+
+
+class WorkOrderSequence(YearlySequence):
+    class Meta(YearlySequence.Meta):
+        verbose_name = _("work order sequence")
+        verbose_name_plural = _("work order sequences")
+
+
+class SupplyOrderSequence(YearlySequence):
+    class Meta(YearlySequence.Meta):
+        verbose_name = _("supply order sequence")
+        verbose_name_plural = _("supply order sequences")
 
 
 class WorkOrderQuerySet(TenantQuerySet):
@@ -456,6 +472,30 @@ class MaintenanceSettings(TimeStampedModel):
         help_text=_("Above this estimate the approval offers replacing the asset instead of repairing it."),
     )
     labour_rate = models.DecimalField(_("labour rate per hour"), max_digits=10, decimal_places=2, null=True, blank=True)
+    # Replacement forecasts (``maintenance.forecasts``): when a need enters the planning window, act on it.
+    planning_window_days = models.PositiveSmallIntegerField(
+        _("planning window (days)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(180)],
+        help_text=_("A shipment or predictive work order is opened when its ship-by or replace-by date is this close."),
+    )
+    safety_margin_days = models.PositiveSmallIntegerField(
+        _("safety margin (days)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(60)],
+        help_text=_("Days added to a part's lead time before its ship-by date."),
+    )
+    risk_quantile = models.DecimalField(
+        _("risk quantile"),
+        max_digits=3,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.50")), MaxValueValidator(Decimal("0.99"))],
+        help_text=_("How sure the plan must be to act before the part runs out: 0.90 acts on the early P10 date."),
+    )
 
     class Meta:
         verbose_name = _("maintenance settings")
@@ -1053,3 +1093,172 @@ class PreUseInspectionItem(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+# --- Replacement forecasts and supply orders ----------------------------------------------------------------------
+
+
+class ReplacementForecastQuerySet(TenantQuerySet):
+    tenant_path = "asset__customer"
+    site_path = "asset__site"
+
+
+class ReplacementForecast(models.Model):
+    """The current forecast of one part or consumable on one asset, with its basis; recomputed every night."""
+
+    asset = models.ForeignKey(
+        "assets.Asset", verbose_name=_("asset"), on_delete=models.CASCADE, related_name="forecasts"
+    )
+    part_type = models.ForeignKey(
+        "assets.PartType", verbose_name=_("part type"), on_delete=models.CASCADE, related_name="forecasts"
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=ForecastKind.choices)
+    method = models.CharField(_("method"), max_length=12, choices=ForecastMethod.choices)
+    supply = models.CharField(_("supply"), max_length=32, blank=True)
+    meter = models.CharField(_("meter"), max_length=32, blank=True)
+    # The basis: where the current part or cartridge started, how fast it is used and how much is left.
+    segment_started_at = models.DateTimeField(_("installed or refilled at"), null=True, blank=True)
+    level_percent = models.DecimalField(_("level (%)"), max_digits=5, decimal_places=1, null=True, blank=True)
+    rate_per_day = models.DecimalField(_("use per day"), max_digits=14, decimal_places=4)
+    life_used = models.DecimalField(_("life used"), max_digits=16, decimal_places=2, null=True, blank=True)
+    rated_life = models.DecimalField(_("life expected"), max_digits=16, decimal_places=2, null=True, blank=True)
+    data_points = models.PositiveIntegerField(_("data points"), default=0)
+    replacements_used = models.PositiveIntegerField(_("replacements observed"), default=0)
+    # The forecast: the date it runs out or must be replaced (P50) with its range, and when to act.
+    predicted_on = models.DateField(_("predicted on"))
+    earliest_on = models.DateField(_("earliest (P10)"))
+    latest_on = models.DateField(_("latest (P90)"))
+    act_by = models.DateField(
+        _("ship or replace by"), help_text=_("The risk-quantile date less the lead time and the safety margin.")
+    )
+    computed_at = models.DateTimeField(_("computed at"))
+
+    objects = ReplacementForecastQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("replacement forecast")
+        verbose_name_plural = _("replacement forecasts")
+        ordering = ["act_by", "asset", "part_type"]
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "part_type"], name="%(app_label)s_%(class)s_one_per_part"),
+            models.CheckConstraint(
+                condition=Q(earliest_on__lte=F("predicted_on")) & Q(predicted_on__lte=F("latest_on")),
+                name="%(app_label)s_%(class)s_range_ordered",
+            ),
+        ]
+        indexes = [models.Index(fields=["act_by"], name="maintenance_forecast_act_by")]
+
+    def __str__(self) -> str:
+        return f"{self.asset} · {self.part_type} · {self.predicted_on}"
+
+
+class SupplyOrderQuerySet(TenantQuerySet):
+    tenant_path = "customer"
+    site_path = "site"
+
+    def open(self):
+        return self.filter(status__in=SUPPLY_ORDER_OPEN_STATES)
+
+
+class SupplyOrder(TimeStampedModel):
+    """A consumable sent to a customer's asset: opened by a forecast or ordered by hand, shipped, delivered."""
+
+    provider = models.ForeignKey(
+        "accounts.Organisation", verbose_name=_("provider"), on_delete=models.PROTECT, related_name="+"
+    )
+    number = models.CharField(_("number"), max_length=20)
+    customer = models.ForeignKey(
+        "accounts.Organisation", verbose_name=_("customer"), on_delete=models.PROTECT, related_name="supply_orders"
+    )
+    site = models.ForeignKey("assets.Site", verbose_name=_("site"), on_delete=models.PROTECT, related_name="+")
+    asset = models.ForeignKey(
+        "assets.Asset", verbose_name=_("asset"), on_delete=models.PROTECT, related_name="supply_orders"
+    )
+    part_type = models.ForeignKey(
+        "assets.PartType", verbose_name=_("part type"), on_delete=models.PROTECT, related_name="supply_orders"
+    )
+    quantity = models.PositiveSmallIntegerField(
+        _("quantity"), default=1, validators=[MinValueValidator(1), MaxValueValidator(99)]
+    )
+    status = models.CharField(
+        _("status"), max_length=12, choices=SupplyOrderStatus.choices, default=SupplyOrderStatus.REQUESTED
+    )
+    source = models.CharField(_("source"), max_length=12, choices=SupplyOrderSource.choices)
+    needed_by = models.DateField(_("needed by"), null=True, blank=True)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    tracking = models.CharField(_("tracking number"), max_length=100, blank=True)
+    requested_by = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("requested by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+
+    objects = SupplyOrderQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("supply order")
+        verbose_name_plural = _("supply orders")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "number"], name="%(app_label)s_%(class)s_number_unique"),
+            models.UniqueConstraint(
+                fields=["asset", "part_type"],
+                condition=Q(status__in=SUPPLY_ORDER_OPEN_STATES),
+                name="%(app_label)s_%(class)s_one_open_per_part",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=SupplyOrderStatus.values), name="%(app_label)s_%(class)s_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "status", "-created_at"], name="maintenance_supply_list")]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class ReplacementNeed(models.Model):
+    """One need a forecast acted on: this part on this asset, for the part or cartridge in place since
+    ``segment_started_at``. Unique, so the nightly run never acts twice on the same need."""
+
+    asset = models.ForeignKey("assets.Asset", verbose_name=_("asset"), on_delete=models.CASCADE, related_name="+")
+    part_type = models.ForeignKey(
+        "assets.PartType", verbose_name=_("part type"), on_delete=models.CASCADE, related_name="+"
+    )
+    segment_started_at = models.DateTimeField(_("installed or refilled at"))
+    act_by = models.DateField(_("ship or replace by"))
+    work_order = models.OneToOneField(
+        "maintenance.WorkOrder",
+        verbose_name=_("work order"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="replacement_need",
+    )
+    supply_order = models.OneToOneField(
+        "maintenance.SupplyOrder",
+        verbose_name=_("supply order"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="replacement_need",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("replacement need")
+        verbose_name_plural = _("replacement needs")
+        ordering = ["act_by", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["asset", "part_type", "segment_started_at"], name="%(app_label)s_%(class)s_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset} · {self.part_type} · {self.segment_started_at:%Y-%m-%d}"

@@ -34,7 +34,7 @@ from maintenance.choices import (
     WorkOrderSource,
     WorkOrderStatus,
 )
-from maintenance.models import ServiceLevel, WorkOrder, WorkOrderEvent, WorkOrderSequence
+from maintenance.models import ServiceLevel, WorkOrder, WorkOrderEvent, WorkOrderSequence, YearlySequence
 from maintenance.reports import send_completion_report_task
 from telemetry.choices import Severity
 from telemetry.models import Alert
@@ -55,7 +55,7 @@ ESTIMATE_REJECTED = _("The customer rejected the estimate: revise it, put the wo
 # Moves that start or finish the work: refused while the estimate waits for approval or was rejected.
 APPROVAL_GATED_STATES = (WorkOrderStatus.EN_ROUTE, WorkOrderStatus.IN_PROGRESS, WorkOrderStatus.COMPLETED)
 
-NUMBER_FORMAT = "WO-{year}-{number:06d}"
+NUMBER_PREFIX = "WO"
 ALERT_PRIORITIES = {Severity.CRITICAL: Priority.P1, Severity.ERROR: Priority.P2}
 
 
@@ -143,13 +143,14 @@ def work_order_allowed_transitions(*, work_order: WorkOrder, user: User) -> list
 # --- Work orders -------------------------------------------------------------------------------------------------
 
 
-def _next_number(*, provider_id: int, year: int) -> str:
-    """The provider's next number of the year, taken under a row lock so two creators never share one."""
-    WorkOrderSequence.objects.get_or_create(provider_id=provider_id, year=year)
-    sequence = WorkOrderSequence.objects.select_for_update().get(provider_id=provider_id, year=year)
-    sequence.last_number += 1
-    sequence.save(update_fields=["last_number"])
-    return NUMBER_FORMAT.format(year=year, number=sequence.last_number)
+def next_number(*, sequence: type[YearlySequence], prefix: str, provider_id: int, year: int) -> str:
+    """The provider's next number of the year in ``sequence`` (``WO-2026-000123``), taken under a row lock so
+    two creators never share one."""
+    sequence.objects.get_or_create(provider_id=provider_id, year=year)
+    row = sequence.objects.select_for_update().get(provider_id=provider_id, year=year)
+    row.last_number += 1
+    row.save(update_fields=["last_number"])
+    return f"{prefix}-{year}-{row.last_number:06d}"
 
 
 def _record(
@@ -196,7 +197,12 @@ def work_order_create(
     now = timezone.now()
     work_order = WorkOrder(
         provider_id=customer.provider_id,
-        number=_next_number(provider_id=customer.provider_id, year=timezone.localdate(now).year),
+        number=next_number(
+            sequence=WorkOrderSequence,
+            prefix=NUMBER_PREFIX,
+            provider_id=customer.provider_id,
+            year=timezone.localdate(now).year,
+        ),
         customer=customer,
         site=site,
         asset=asset,
