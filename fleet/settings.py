@@ -214,9 +214,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 200
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TIMEZONE = "UTC"
+# The clock of the beat schedule's crontab entries: the provider's, so that "nightly" is night where it works.
+CELERY_TIMEZONE = os.environ.get("BEAT_TIME_ZONE", "Asia/Tokyo")
 # The whole beat schedule lives here; later apps add their periodic sweeps.
 CELERY_BEAT_SCHEDULE: dict = {
+    # Replacement forecasts: recompute them and ship or replace what is due, one task per customer, nightly.
+    "maintenance-forecasts-nightly": {
+        "task": "maintenance.replacements.forecasts_nightly_task",
+        "schedule": crontab(hour=1, minute=30),
+        "options": {"expires": 6 * 3600},
+    },
     # Preventive plans and statutory inspections: open the upcoming work orders (maintenance.plans), daily.
     "maintenance-preventive-plans": {
         "task": "maintenance.plans.preventive_plans_task",

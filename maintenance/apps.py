@@ -14,14 +14,26 @@ class MaintenanceConfig(AppConfig):
         from fleet.panels import register_panel
         from maintenance.demo import seed_maintenance
         from maintenance.demo.approvals import seed_approvals
+        from maintenance.demo.forecasts import seed_forecasts
         from maintenance.demo.history import seed_history
         from maintenance.demo.inspections import seed_inspections
         from maintenance.demo.plans import seed_plans
         from maintenance.demo.sla import seed_sla
+        from maintenance.demo.supplies import seed_supplies
         from maintenance.demo.work import seed_work
         from maintenance.selectors import register_technician_scopes
         from maintenance.services import work_order_open_for_alert
-        from maintenance.views import approvals, inspections, plans, sla, technician, work, work_orders
+        from maintenance.views import (
+            approvals,
+            inspections,
+            plans,
+            replacements,
+            sla,
+            supplies,
+            technician,
+            work,
+            work_orders,
+        )
         from telemetry.hooks import register_work_order_opener
 
         register_technician_scopes()
@@ -34,6 +46,8 @@ class MaintenanceConfig(AppConfig):
         register_demo_step("maintenance_plans", seed_plans, order=47)
         register_demo_step("maintenance_history", seed_history, order=48)
         register_demo_step("maintenance_inspections", seed_inspections, order=49)
+        register_demo_step("maintenance_forecasts", seed_forecasts, order=50)
+        register_demo_step("maintenance_supplies", seed_supplies, order=52)
 
         for tiles in (
             work_orders.work_order_tiles,
@@ -41,6 +55,7 @@ class MaintenanceConfig(AppConfig):
             sla.sla_tiles,
             plans.inspection_tiles,
             approvals.approval_tiles,
+            replacements.replacement_tiles,
         ):
             register_dashboard_tiles(tiles)
         for panel in (
@@ -55,5 +70,7 @@ class MaintenanceConfig(AppConfig):
             work.asset_work_panel,
             plans.asset_inspections_panel,
             inspections.asset_qr_panel,
+            supplies.asset_supplies_panel,
+            replacements.asset_forecasts_panel,
         ):
             register_panel("asset", panel)

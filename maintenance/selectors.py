@@ -15,6 +15,7 @@ from maintenance.models import (
     ErasureCertificate,
     InspectionRecord,
     PartInstallation,
+    ReplacementForecast,
     WorkOrder,
     WorkOrderEvent,
 )
@@ -49,6 +50,7 @@ def register_technician_scopes() -> None:
     register_technician_scope(Site, lambda user_id: Q(pk__in=_technician_site_ids(user_id)))
     for model in (Reading, SupplyLevel, DiagnosticEvent, Alert, PartInstallation, ErasureCertificate, InspectionRecord):
         register_technician_scope(model, lambda user_id: Q(asset_id__in=_technician_asset_ids(user_id)))
+    register_technician_scope(ReplacementForecast, lambda user_id: Q(asset_id__in=_technician_asset_ids(user_id)))
 
 
 def work_order_counts(*, user, now) -> dict[str, int]:

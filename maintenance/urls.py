@@ -1,6 +1,16 @@
 """Portal URLs of maintenance."""
 
-from maintenance.views import approvals, inspections, plans, sla, technician, work, work_orders
+from maintenance.views import (
+    approvals,
+    inspections,
+    plans,
+    replacements,
+    sla,
+    supplies,
+    technician,
+    work,
+    work_orders,
+)
 
 app_name = "maintenance"
 urlpatterns = [
@@ -11,4 +21,6 @@ urlpatterns = [
     *approvals.urlpatterns,
     *plans.urlpatterns,
     *inspections.urlpatterns,
+    *supplies.urlpatterns,
+    *replacements.urlpatterns,
 ]

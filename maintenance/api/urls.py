@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from maintenance.api import approvals, inspections, plans, sla, technician, work
+from maintenance.api import approvals, inspections, plans, replacements, sla, supplies, technician, work
 from maintenance.api.views import WorkOrderViewSet
 
 router = SimpleRouter()
@@ -15,5 +15,7 @@ urlpatterns = [
     *approvals.urlpatterns,
     *plans.urlpatterns,
     *inspections.urlpatterns,
+    *supplies.urlpatterns,
+    *replacements.urlpatterns,
     *router.urls,
 ]
