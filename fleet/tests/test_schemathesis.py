@@ -24,8 +24,17 @@ from assets.choices import AssetStatus
 from assets.models import Asset, AssetModel, Manufacturer, PartType, Site
 from assets.tests.factories import AssetFactory, AssetModelFactory, PartTypeFactory, SiteFactory
 from fleet.wsgi import application
-from maintenance import approvals, plans
-from maintenance.choices import ChecklistPurpose, ErasureMethod, InspectionResult, StatutoryInspection, WorkOrderStatus
+from maintenance import approvals, plans, supplies
+from maintenance.choices import (
+    ChecklistPurpose,
+    ErasureMethod,
+    ForecastKind,
+    ForecastMethod,
+    InspectionResult,
+    StatutoryInspection,
+    SupplyOrderSource,
+    WorkOrderStatus,
+)
 from maintenance.inspections import PreUseAnswer, pre_use_inspection_submit
 from maintenance.models import (
     BusinessCalendar,
@@ -36,7 +45,9 @@ from maintenance.models import (
     MaintenanceSettings,
     PreUseInspection,
     PreventivePlan,
+    ReplacementForecast,
     ServiceLevel,
+    SupplyOrder,
     WorkOrder,
 )
 from maintenance.tests.factories import ServiceLevelFactory, WorkOrderFactory
@@ -72,6 +83,7 @@ QUERY_IDS = {
     "site": "sites",
     "rule": "alert-rules",
     "assigned_to": "technicians",
+    "part_type": "part-types",
 }
 # Instants of the usage query and of ingest items, and the year of the registry's readings.
 INSTANT_FIELDS = ("start", "end", "taken_at", "occurred_at")
@@ -201,7 +213,7 @@ def _telemetry(provider, customers: list[Organisation]) -> None:
 
 def _maintenance(provider, customers: list[Organisation], admin, technician) -> None:
     """Work orders (assigned ones, one waiting for approval, a completed one), service levels and calendars, plans,
-    statutory inspections, an erasure certificate and a pre-use inspection."""
+    statutory inspections, an erasure certificate, a replacement forecast and a pre-use inspection."""
     calendar = BusinessCalendar.objects.create(provider=provider, name="Fuzz hours", holiday_country="JP")
     ServiceLevelFactory(provider=provider, customer=customers[0], calendar=calendar)
     MaintenanceSettings.objects.create(organisation=provider, not_to_exceed=Decimal("50000"))
@@ -239,6 +251,26 @@ def _maintenance(provider, customers: list[Organisation], admin, technician) -> 
         result=InspectionResult.PASSED,
         by=None,
     )
+    # A toner forecast to act on tomorrow: inside the list's default horizon.
+    forecast_toner = PartTypeFactory(code="FUZZ-FC-TNR-K")
+    forecast_toner.asset_models.add(assets[0].asset_model)
+    today = timezone.localdate()
+    ReplacementForecast.objects.create(
+        asset=assets[0],
+        part_type=forecast_toner,
+        kind=ForecastKind.CONSUMABLE,
+        method=ForecastMethod.LEVEL_TREND,
+        supply="toner_black",
+        segment_started_at=timezone.now() - datetime.timedelta(days=20),
+        level_percent=Decimal("12.0"),
+        rate_per_day=Decimal("1.5000"),
+        data_points=20,
+        predicted_on=today + datetime.timedelta(days=8),
+        earliest_on=today + datetime.timedelta(days=6),
+        latest_on=today + datetime.timedelta(days=12),
+        act_by=today + datetime.timedelta(days=1),
+        computed_at=timezone.now(),
+    )
     checklist = ChecklistTemplate.objects.create(
         provider=provider, name="Fuzz pre-use", purpose=ChecklistPurpose.PRE_USE
     )
@@ -248,6 +280,17 @@ def _maintenance(provider, customers: list[Organisation], admin, technician) -> 
         operator=admin,
         answers=[PreUseAnswer(item_id=item.pk, ok=True)],
     )
+
+
+def _supplies(customers: list[Organisation], admin) -> None:
+    """Supply orders: a toner that fits two assets, one order requested and one shipped."""
+    assets = list(Asset.objects.filter(customer__in=customers, status=AssetStatus.ACTIVE).order_by("pk")[:2])
+    toner = PartTypeFactory(code="FUZZ-TNR-K")
+    toner.asset_models.add(*{asset.asset_model_id for asset in assets})
+    for number, asset in enumerate(assets):
+        order = supplies.supply_order_create(asset=asset, part_type=toner, source=SupplyOrderSource.FORECAST)
+        if number:
+            supplies.supply_order_ship(order=order, by=admin, tracking="FUZZ-1")
 
 
 @pytest.fixture
@@ -269,6 +312,7 @@ def registry(db, wsgi_keeps_test_connection):
     _telemetry(provider, customers)
     technician = member(provider, Role.TECHNICIAN, email="fuzz-technician@provider.example")
     _maintenance(provider, customers, admin, technician)
+    _supplies(customers, admin)
     # The ingest key is left out of the collector-key ids, so that no generated revoke locks the ingest out.
     ingest_key, plaintext = keys.collector_key_create(customer=customers[0], name="Fuzz ingest")
     token = Token.objects.create(user=admin)
@@ -295,6 +339,8 @@ def registry(db, wsgi_keeps_test_connection):
             "inspection-records": list(InspectionRecord.objects.values_list("pk", flat=True)),
             "erasure-certificates": list(ErasureCertificate.objects.values_list("pk", flat=True)),
             "pre-use-inspections": list(PreUseInspection.objects.values_list("pk", flat=True)),
+            "supply-orders": list(SupplyOrder.objects.values_list("pk", flat=True)),
+            "replacement-forecasts": list(ReplacementForecast.objects.values_list("pk", flat=True)),
             "technicians": [technician.pk],
         },
     }

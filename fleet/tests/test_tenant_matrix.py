@@ -4,14 +4,14 @@ World A is the tenant under test: customer "ALPHAMARK" of provider P1, with two 
 its users, a fleet import of P1 for it, a meter reading, a diagnostic event, an alert rule of its own with an
 alert and its occurrence, a collector key, a service level and a business calendar of its own, a preventive plan
 and a statutory inspection record, a part installation, an erasure certificate, a pre-use inspection by its
-operator, and three work orders assigned to a world A technician of P1: one being worked on (with a checklist
-item, a part, a photo and a signature), one whose estimate waits for the customer's approval (which keeps it from
-moving on), and one completed (it has a completion report). The probers are everyone who must not reach it: each
-role of customer B (same provider), a P1 technician with no work orders (who sees only the work orders assigned
-to them), a P1 account manager assigned to customer B only, a provider admin and a service desk agent of a second
-provider P2, anonymous callers, and a collector key of customer B
-(API only: it may use the ingest endpoint, where naming world A's asset must be rejected, and is anonymous to
-every other operation).
+operator, a supply order and a replacement forecast of its asset's toner, and three work orders assigned to a
+world A technician of P1: one being worked on (with a checklist item, a part, a photo and a signature), one whose
+estimate waits for the customer's approval (which keeps it from moving on), and one completed (it has a
+completion report). The probers are everyone who must not reach it: each role of customer B (same provider), a
+P1 technician with no work orders (who sees only the work orders assigned to them), a P1 account manager assigned
+to customer B only, a provider admin and a service desk agent of a second provider P2, anonymous callers, and a
+collector key of customer B (API only: it may use the ingest endpoint, where naming world A's asset must be
+rejected, and is anonymous to every other operation).
 
 Every API operation of the OpenAPI schema and every URL pattern with a parameter is listed in a table that says
 how it is probed: which object of world A fills the id and what a write sends. A schema operation or URL that
@@ -44,6 +44,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import URLResolver, get_resolver, reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlencode, urlsafe_base64_encode
 from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
@@ -63,14 +64,18 @@ from fleet.views import FilteredListView
 from maintenance import approvals as maintenance_approvals
 from maintenance import plans as maintenance_plans
 from maintenance import services as maintenance_services
+from maintenance import supplies as maintenance_supplies
 from maintenance import work as maintenance_work
 from maintenance.choices import (
     ApprovalStatus,
     ChecklistPurpose,
     ErasureMethod,
+    ForecastKind,
+    ForecastMethod,
     InspectionResult,
     Priority,
     StatutoryInspection,
+    SupplyOrderSource,
     WorkOrderKind,
     WorkOrderSource,
     WorkOrderStatus,
@@ -86,8 +91,10 @@ from maintenance.models import (
     PartInstallation,
     PreUseInspection,
     PreventivePlan,
+    ReplacementForecast,
     ServiceLevel,
     SiteCalendar,
+    SupplyOrder,
     WorkOrder,
     WorkOrderPhoto,
 )
@@ -148,6 +155,8 @@ class World:
     erasure_certificate_a: ErasureCertificate
     pre_use_item_a: ChecklistTemplateItem
     pre_use_inspection_a: PreUseInspection
+    supply_order_a: SupplyOrder  # toner for asset_a, ordered by hand by customer A's admin
+    forecast_a: ReplacementForecast  # asset_a's black toner runs out within the lists' default horizon
     # The ids of work_order_a's own rows that fill the second parameter of nested API paths ("{item_id}": pk).
     child_ids: dict[str, int] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
@@ -174,6 +183,8 @@ class World:
             "part-installations": {self.part_installation_a.pk},
             "erasure-certificates": {self.erasure_certificate_a.pk},
             "pre-use-inspections": {self.pre_use_inspection_a.pk},
+            "supply-orders": {self.supply_order_a.pk},
+            "replacement-forecasts": {self.forecast_a.pk},
         }[collection]
 
 
@@ -320,6 +331,24 @@ def build_world() -> World:
         result=InspectionResult.PASSED,
         by=None,
     )
+    # The forecast of asset_a's black toner: to act on tomorrow, so that the default 30-day horizon lists it.
+    today = timezone.localdate()
+    forecast_a = ReplacementForecast.objects.create(
+        asset=asset_a,
+        part_type=part_type,
+        kind=ForecastKind.CONSUMABLE,
+        method=ForecastMethod.LEVEL_TREND,
+        supply=Supply.TONER_BLACK,
+        segment_started_at=READING_AT,
+        level_percent=Decimal("12.0"),
+        rate_per_day=Decimal("1.5000"),
+        data_points=20,
+        predicted_on=today + datetime.timedelta(days=8),
+        earliest_on=today + datetime.timedelta(days=6),
+        latest_on=today + datetime.timedelta(days=12),
+        act_by=today + datetime.timedelta(days=1),
+        computed_at=timezone.now(),
+    )
     # A pre-use inspection by customer A's operator, on the day of the reading (the operator report's period).
     pre_use_checklist = ChecklistTemplate.objects.create(
         provider=p1, name=f"{MARKER} pre-use", purpose=ChecklistPurpose.PRE_USE
@@ -333,6 +362,10 @@ def build_world() -> World:
         answers=[PreUseAnswer(item_id=pre_use_item_a.pk, ok=True)],
         note=MARKER,
         performed_at=READING_AT,
+    )
+
+    supply_order_a = maintenance_supplies.supply_order_create(
+        asset=asset_a, part_type=part_type, source=SupplyOrderSource.MANUAL, by=a_admin, note=MARKER
     )
 
     customer_b = CustomerFactory(provider=p1, name="Bravo Logistics KK", code="bravo")
@@ -372,6 +405,8 @@ def build_world() -> World:
         erasure_certificate_a=erasure_certificate_a,
         pre_use_item_a=pre_use_item_a,
         pre_use_inspection_a=pre_use_inspection_a,
+        supply_order_a=supply_order_a,
+        forecast_a=forecast_a,
         child_ids={"{item_id}": checklist_item_a.pk, "{part_id}": part_a.pk, "{photo_id}": photo_a.pk},
     )
     organisations = {"customer_b": customer_b, "p1": p1, "p2": p2}
@@ -442,7 +477,8 @@ class ApiProbe:
     query: Callable[[World], dict] | None = None  # query parameters of the request
     collection: str = ""  # LIST: which of world A's ids must be absent
     filters: tuple[tuple[str, str], ...] = ()  # LIST: (query parameter, World attribute) naming world A's rows
-    capability: Capability | None = None  # CREATE, CATALOGUE_WRITE and REPORT: what the call needs
+    # CREATE, CATALOGUE_WRITE and REPORT: what the call needs (a tuple: any one of its capabilities)
+    capability: Capability | tuple[Capability, ...] | None = None
     control: str = "p1_admin"  # the World attribute of the user who reaches the rows (the control check)
 
 
@@ -776,12 +812,40 @@ API_OPERATIONS: dict[tuple[str, str], ApiProbe] = {
     ("GET", "/api/v1/operator-report/"): ApiProbe(
         REPORT, query=lambda w: {"from": "2024-01-01", "to": "2024-01-31"}, capability=Capability.DOWNLOAD_REPORTS
     ),
+    # Supply orders: customers (REQUEST_SERVICE) and dispatching staff (DISPATCH_WORK) order by hand
+    ("GET", "/api/v1/supply-orders/"): ApiProbe(
+        LIST,
+        collection="supply-orders",
+        filters=(("customer", "customer_a"), ("site", "site_a"), ("asset", "asset_a"), ("part_type", "part_type")),
+    ),
+    ("POST", "/api/v1/supply-orders/"): ApiProbe(
+        CREATE,
+        body=lambda w: {"asset": w.asset_a.pk, "part_type": w.part_type.pk, "quantity": 1},
+        capability=(Capability.REQUEST_SERVICE, Capability.DISPATCH_WORK),
+    ),
+    ("GET", "/api/v1/supply-orders/{id}/"): ApiProbe(READ, target="supply_order_a"),
+    ("POST", "/api/v1/supply-orders/{id}/ship/"): ApiProbe(
+        WRITE, target="supply_order_a", body=lambda w: {"tracking": "PROBED"}
+    ),
+    ("POST", "/api/v1/supply-orders/{id}/deliver/"): ApiProbe(WRITE, target="supply_order_a"),
+    ("POST", "/api/v1/supply-orders/{id}/cancel/"): ApiProbe(
+        WRITE, target="supply_order_a", body=lambda w: {"note": "Probed"}
+    ),
+    # Replacement forecasts (read only: the nightly run writes them)
+    ("GET", "/api/v1/replacement-forecasts/"): ApiProbe(
+        LIST,
+        collection="replacement-forecasts",
+        filters=(("customer", "customer_a"), ("site", "site_a"), ("asset", "asset_a"), ("part_type", "part_type")),
+    ),
+    ("GET", "/api/v1/replacement-forecasts/{id}/"): ApiProbe(READ, target="forecast_a"),
 }
 
 
-def may(prober: str, capability: Capability | None) -> bool:
+def may(prober: str, capability: Capability | tuple[Capability, ...] | None) -> bool:
+    """Whether the prober's role has the capability (any of them, for a tuple)."""
     role = PROBERS[prober]
-    return role is not None and capability is not None and ROLE_POLICIES[role].can(capability)
+    capabilities = capability if isinstance(capability, tuple) else (capability,)
+    return role is not None and any(c is not None and ROLE_POLICIES[role].can(c) for c in capabilities)
 
 
 def expected_api_statuses(probe: ApiProbe, prober: str) -> set[int]:
@@ -1004,6 +1068,15 @@ PORTAL_URLS: dict[str, PortalProbe] = {
         "asset_a", methods=("GET", "POST"), body=lambda w: {f"item_{w.pre_use_item_a.pk}": "failed"}
     ),
     "maintenance:pre_use_detail": PortalProbe("pre_use_inspection_a"),
+    # Supply orders
+    "maintenance:supply_order_detail": PortalProbe("supply_order_a"),
+    "maintenance:supply_order_ship": PortalProbe(
+        "supply_order_a", methods=("POST",), body=lambda w: {"tracking": "PROBED"}
+    ),
+    "maintenance:supply_order_deliver": PortalProbe("supply_order_a", methods=("POST",)),
+    "maintenance:supply_order_cancel": PortalProbe(
+        "supply_order_a", methods=("POST",), body=lambda w: {"note": "Probed"}
+    ),
 }
 
 # URLs with parameters that name no tenant object, each with the reason and the test that covers it.
@@ -1054,7 +1127,11 @@ PORTAL_LISTS: tuple[str, ...] = (
     "maintenance:inspection_record_list",
     "maintenance:pre_use_list",
     "maintenance:operator_report",
+    "maintenance:supply_order_list",
+    "maintenance:replacement_list",
     # Left out: maintenance:qr_labels_pdf (a PDF; maintenance/tests/test_qr.py covers its tenancy).
+    # Left out: maintenance:supply_order_create (no single required capability: customers with REQUEST_SERVICE
+    # and dispatching staff may order; maintenance/tests/test_supplies_web.py covers its tenancy).
 )
 
 
@@ -1330,6 +1407,14 @@ def test_world_a_work_orders_are_in_the_states_their_probes_need(world):
     approval = WorkOrder.objects.get(pk=world.approval_work_order_a.pk)
     assert (approval.status, approval.approval_status) == (WorkOrderStatus.ASSIGNED, ApprovalStatus.PENDING)
     assert WorkOrder.objects.get(pk=world.completed_work_order_a.pk).status == WorkOrderStatus.COMPLETED
+
+
+@pytest.mark.django_db
+def test_world_a_supply_order_is_open_to_the_actions_probed_on_it(world):
+    # Ship and cancel are probed on an order that P1's staff may ship or cancel now.
+    order = SupplyOrder.objects.get(pk=world.supply_order_a.pk)
+    actions = maintenance_supplies.supply_order_allowed_actions(order=order, user=world.p1_admin)
+    assert {"ship", "cancel"} <= set(actions)
 
 
 # --- Exempt URLs, each with its own check ---------------------------------------------------------------------
