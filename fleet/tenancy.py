@@ -143,6 +143,32 @@ class TenantQuerySet(models.QuerySet):
         )
 
 
+class ProviderTenantQuerySet(TenantQuerySet):
+    """Rows of a provider that may name one customer (service levels, calendars, plans).
+
+    A row naming a customer is seen like any tenant row (``scope_q``) by the roles whose scope is in
+    ``customer_row_scopes``; a row naming none is the provider's own (a default for all its customers) and is
+    seen by the provider's users whose scope is in ``provider_wide_scopes``. The model has ``provider`` and a
+    nullable ``customer``.
+    """
+
+    provider_wide_scopes: frozenset[Scope] = frozenset(Scope)
+    customer_row_scopes: frozenset[Scope] = frozenset(Scope)
+
+    def visible_to(self, user):
+        access = access_for(user)
+        if access is None:
+            return self.none()
+        rows = Q(pk__in=[])
+        if access.policy.scope in self.provider_wide_scopes:
+            rows |= Q(customer__isnull=True)
+        if access.policy.scope in self.customer_row_scopes:
+            rows |= Q(customer__isnull=False) & scope_q(
+                self.model, access, tenant_path=self.tenant_path, site_path=self.site_path
+            )
+        return self.filter(Q(provider_id=access.provider_id) & rows)
+
+
 def organisations_visible_to(queryset: models.QuerySet, user) -> models.QuerySet:
     """Organisations: the user's own, plus the customers their role lets them see."""
     access = access_for(user)

@@ -10,9 +10,10 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from accounts.roles import Scope
 from fleet.models import TimeStampedModel
 from fleet.money import Currency
-from fleet.tenancy import TenantQuerySet
+from fleet.tenancy import ProviderTenantQuerySet, TenantQuerySet
 from maintenance.choices import (
     SUPPLY_ORDER_OPEN_STATES,
     WORK_ORDER_OPEN_STATES,
@@ -33,9 +34,14 @@ from maintenance.choices import (
     WorkOrderStatus,
 )
 
+# Service terms: the provider's defaults are seen by provider staff and customers' whole-organisation users (not
+# technicians or operators); a customer's own terms by whoever sees that customer.
+SERVICE_TERMS_SCOPES = frozenset({Scope.PROVIDER, Scope.ASSIGNED_CUSTOMERS, Scope.ORGANISATION})
 
-class ServiceLevelQuerySet(TenantQuerySet):
+
+class ServiceLevelQuerySet(ProviderTenantQuerySet):
     tenant_path = "customer"
+    provider_wide_scopes = SERVICE_TERMS_SCOPES
 
 
 class ServiceLevel(TimeStampedModel):
@@ -344,8 +350,9 @@ class WorkOrderEvent(models.Model):
 # --- Business calendars -------------------------------------------------------------------------------------------
 
 
-class BusinessCalendarQuerySet(TenantQuerySet):
+class BusinessCalendarQuerySet(ProviderTenantQuerySet):
     tenant_path = "customer"
+    provider_wide_scopes = SERVICE_TERMS_SCOPES
 
 
 class BusinessCalendar(TimeStampedModel):
@@ -829,8 +836,12 @@ class ErasureCertificate(TimeStampedModel):
 # --- Preventive plans and statutory inspections -------------------------------------------------------------------
 
 
-class PreventivePlanQuerySet(TenantQuerySet):
+class PreventivePlanQuerySet(ProviderTenantQuerySet):
+    """Plans are the provider's planning: its staff see them (account managers those of their customers and the
+    provider-wide ones); customers see the work orders and inspection records they produce instead."""
+
     tenant_path = "customer"
+    provider_wide_scopes = customer_row_scopes = frozenset({Scope.PROVIDER, Scope.ASSIGNED_CUSTOMERS})
 
 
 class PreventivePlan(TimeStampedModel):

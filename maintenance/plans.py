@@ -45,11 +45,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation, User
-from accounts.roles import Capability, Scope
+from accounts.roles import Capability
 from assets.choices import ASSET_IN_SERVICE_STATES
 from assets.models import Asset
 from fleet.pdf import render_pdf
-from fleet.tenancy import access_for, managed_customer_ids
+from fleet.tenancy import access_for
 from maintenance.choices import (
     WORK_ORDER_OPEN_STATES,
     InspectionResult,
@@ -149,17 +149,9 @@ def preventive_plan_list(*, user: User) -> QuerySet[PreventivePlan]:
     Provider admins and the service desk see all their provider's plans; account managers those of their
     customers and the provider-wide ones (which cover their customers too); technicians and customers' users
     see no plans (customers see the inspection records and the work orders of their own assets instead)."""
-    access = access_for(user)
-    if access is None or not access.is_provider_staff:
-        return PreventivePlan.objects.none()
-    plans = PreventivePlan.objects.filter(provider_id=access.provider_id).select_related(
+    return PreventivePlan.objects.visible_to(user).select_related(
         "customer", "asset_model", "asset", "checklist_template"
     )
-    if access.policy.scope == Scope.PROVIDER:
-        return plans
-    if access.policy.scope == Scope.ASSIGNED_CUSTOMERS:
-        return plans.filter(Q(customer__isnull=True) | Q(customer_id__in=managed_customer_ids(access)))
-    return PreventivePlan.objects.none()
 
 
 def _check_may_manage(by: User, provider_id: int) -> None:

@@ -56,7 +56,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.choices import Role
 from accounts.models import Membership, Organisation, User
-from accounts.roles import Capability, Scope
+from accounts.roles import Capability
 from assets.models import Site
 from fleet.tenancy import access_for
 from maintenance.choices import WORK_ORDER_OPEN_STATES, Priority, SlaState, WorkOrderStatus
@@ -515,19 +515,10 @@ def sla_sweep_task() -> None:
 # --- Reads: service levels and calendars ------------------------------------------------------------------------
 
 
-def _provider_wide(user: User) -> Q:
-    """Rows of the user's provider that belong to no customer (defaults), for roles that see service terms."""
-    access = access_for(user)
-    if access is None or access.policy.scope in (Scope.ASSIGNED_WORK, Scope.SITES):
-        return Q(pk__in=[])
-    return Q(provider_id=access.provider_id, customer__isnull=True)
-
-
 def service_level_list(*, user: User) -> QuerySet[ServiceLevel]:
-    """Service levels the user may see: their customers' (tenancy) and their provider's default."""
-    visible = ServiceLevel.objects.visible_to(user).values("pk")
+    """Service levels the user may see: their customers' and their provider's default (``ProviderTenantQuerySet``)."""
     return (
-        ServiceLevel.objects.filter(Q(pk__in=visible) | _provider_wide(user))
+        ServiceLevel.objects.visible_to(user)
         .select_related("customer", "calendar")
         .order_by(F("customer__name").asc(nulls_first=True), "name", "pk")
     )
@@ -535,9 +526,8 @@ def service_level_list(*, user: User) -> QuerySet[ServiceLevel]:
 
 def business_calendar_list(*, user: User) -> QuerySet[BusinessCalendar]:
     """Business calendars the user may see: their customers' and their provider's own, with hours and closures."""
-    visible = BusinessCalendar.objects.visible_to(user).values("pk")
     return (
-        BusinessCalendar.objects.filter(Q(pk__in=visible) | _provider_wide(user))
+        BusinessCalendar.objects.visible_to(user)
         .select_related("customer")
         .prefetch_related("hours", "closures")
         .order_by("name", "pk")
