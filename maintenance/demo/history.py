@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
@@ -40,6 +41,7 @@ from maintenance.choices import (
     WorkOrderStatus,
 )
 from maintenance.models import PartInstallation, WorkOrder, WorkOrderEvent, WorkOrderPart
+from telemetry.models import Reading
 
 # The demo's second technician, who holds the history (``maintenance.demo.approvals`` gives them work too).
 HISTORY_TECHNICIAN = ("tech2@nihon-fleet.example", "山田", "陽介")
@@ -385,7 +387,16 @@ def _backdate(work_order: WorkOrder, opened_at: datetime.datetime, times: list[d
     worked_at = responded_at or opened_at
     WorkOrderPart.objects.filter(work_order=work_order).update(added_at=worked_at)
     if completed_at:
-        PartInstallation.objects.filter(work_order=work_order).update(installed_at=completed_at)
+        # Installed when the order was completed, at the counter of that moment (not of the day the demo is made).
+        counter_then = (
+            Reading.objects.valid()
+            .filter(asset_id=OuterRef("asset_id"), meter=OuterRef("meter"), taken_at__lte=completed_at)
+            .order_by("-taken_at", "-pk")
+            .values("value")[:1]
+        )
+        PartInstallation.objects.filter(work_order=work_order).update(
+            installed_at=completed_at, meter_value=Subquery(counter_then)
+        )
 
 
 def _status_changes(events: list[WorkOrderEvent]) -> list[str]:
