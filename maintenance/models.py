@@ -1235,7 +1235,8 @@ class SupplyOrder(TimeStampedModel):
 
 class ReplacementNeed(models.Model):
     """One need a forecast acted on: this part on this asset, for the part or cartridge in place since
-    ``segment_started_at``. Unique, so the nightly run never acts twice on the same need."""
+    ``segment_started_at``. Unique, so the nightly run never acts twice on the same need. The needs of one asset
+    share its predictive work order (one visit); each consumable has its own supply order."""
 
     asset = models.ForeignKey("assets.Asset", verbose_name=_("asset"), on_delete=models.CASCADE, related_name="+")
     part_type = models.ForeignKey(
@@ -1243,13 +1244,13 @@ class ReplacementNeed(models.Model):
     )
     segment_started_at = models.DateTimeField(_("installed or refilled at"))
     act_by = models.DateField(_("ship or replace by"))
-    work_order = models.OneToOneField(
+    work_order = models.ForeignKey(
         "maintenance.WorkOrder",
         verbose_name=_("work order"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        related_name="replacement_need",
+        related_name="replacement_needs",
     )
     supply_order = models.OneToOneField(
         "maintenance.SupplyOrder",
