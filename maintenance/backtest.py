@@ -11,7 +11,8 @@ earlier refill in the history, and first installations, are not events: where th
 A point before the cartridge or part started is skipped, and so is one before the asset's first reading of
 the part's meter (nothing to forecast from). At each replay instant the engine's own functions
 (``maintenance.forecasts``: ``consumable_segments`` + ``consumable_estimates``, ``wear_features`` +
-``observed_lives`` + ``life_distribution`` + ``wear_estimates``) are called with that ``as_of``, so the backtest
+``wear_estimates``; ``maintenance.lives``: ``observed_lives`` + ``running_lives`` + ``life_distribution``, the
+parts still running then being its right-censored lives) are called with that ``as_of``, so the backtest
 measures exactly what the nightly run computes. They are called **once per replay instant for all the assets
 that need it** (the engine reads a constant number of queries per call), so the queries grow with the number of
 replay days (at most ~400 a year), never with events x assets.
@@ -62,6 +63,7 @@ from accounts.models import Organisation
 from assets.choices import PartKind
 from assets.models import Asset, PartType
 from maintenance import forecasts as engine
+from maintenance import lives as life_engine
 from maintenance.models import PartInstallation
 from telemetry.choices import Meter, Supply
 from telemetry.models import Reading, SupplyLevel
@@ -341,23 +343,36 @@ def _day(moment: datetime, days: float, zone: ZoneInfo) -> date:
 
 
 class _Distributions:
-    """``life_distribution`` per (model, part type), computed again only when the observed lives change."""
+    """``life_distribution`` per (model, part type), computed again only when its observed or running lives change.
+
+    Running lives only count from ``EMPIRICAL_MIN`` observed lives (the catalogue ignores them), so below that
+    they are left out of the fingerprint.
+    """
 
     def __init__(self, rated: dict[int, float]):
         self.rated = rated
-        self.cache: dict[tuple[int, int], tuple[bytes, engine.LifeDistribution]] = {}
+        self.cache: dict[tuple[int, int], tuple[tuple[bytes, bytes], life_engine.LifeDistribution]] = {}
 
-    def for_features(self, features, observed: dict[tuple[int, int], np.ndarray]):
+    def for_features(
+        self, features, observed: dict[tuple[int, int], np.ndarray], running: dict[tuple[int, int], np.ndarray]
+    ):
+        empty = np.array([], dtype=float)
         result = {}
         for feature in features:
             key = (feature.asset_model_id, feature.part_type_id)
             if key in result:
                 continue
-            lives = np.asarray(observed.get(key, np.array([], dtype=float)), dtype=float)
-            fingerprint = lives.tobytes()
+            lives = np.asarray(observed.get(key, empty), dtype=float)
+            censored = np.sort(np.asarray(running.get(key, empty), dtype=float))
+            if len(lives) < life_engine.EMPIRICAL_MIN:
+                censored = empty
+            fingerprint = (lives.tobytes(), censored.tobytes())
             cached = self.cache.get(key)
             if cached is None or cached[0] != fingerprint:
-                cached = (fingerprint, engine.life_distribution(lives, rated_life=self.rated[feature.part_type_id]))
+                distribution = life_engine.life_distribution(
+                    lives, rated_life=self.rated[feature.part_type_id], running=censored
+                )
+                cached = (fingerprint, distribution)
                 self.cache[key] = cached
             result[key] = cached[1]
         return result
@@ -404,7 +419,9 @@ def _replay(
             estimates = []
             if features:
                 lives = distributions.for_features(
-                    features, engine.observed_lives(as_of=as_of, provider_id=provider_id)
+                    features,
+                    life_engine.observed_lives(as_of=as_of, provider_id=provider_id),
+                    life_engine.running_lives(as_of=as_of, provider_id=provider_id),
                 )
                 quantiles = np.array([settings[customer_of[f.asset_id]].risk_quantile for f in features], dtype=float)
                 estimates = engine.wear_estimates(features, lives, risk_quantile=quantiles)

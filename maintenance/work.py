@@ -29,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 from accounts.choices import Role
 from accounts.models import Membership, Organisation, User
 from accounts.roles import Capability
-from assets.choices import PRINT_CATEGORIES, LifeUnit
+from assets.choices import PRINT_CATEGORIES
 from assets.models import Asset, PartType
 from fleet.pdf import render_pdf
 from fleet.tenancy import access_for
@@ -40,6 +40,7 @@ from maintenance.choices import (
     WorkOrderKind,
     WorkOrderStatus,
 )
+from maintenance.lives import LIFE_UNIT_METER
 from maintenance.models import (
     ChecklistTemplate,
     ErasureCertificate,
@@ -54,7 +55,6 @@ from maintenance.models import (
     WorkOrderPhoto,
 )
 from maintenance.services import NOT_ALLOWED_TO_UPDATE, _dispatcher, _locked, _record
-from telemetry.choices import Meter
 from telemetry.ingest import meter_read_enter, meters_for
 from telemetry.models import Reading
 
@@ -77,11 +77,7 @@ NOTE_MAX_LENGTH = 2000
 CHECK_NOTE_MAX_LENGTH = 300
 MAX_LABOUR_HOURS = Decimal(24)
 # The meter a part's life counts on, by its life unit (days count on the calendar: no meter).
-LIFE_METERS = {
-    LifeUnit.PAGES: Meter.TOTAL_PAGES,
-    LifeUnit.HOURS: Meter.HOURS_KEY_ON,
-    LifeUnit.CYCLES: Meter.LIFT_CYCLES,
-}
+LIFE_METERS = {unit: meter for unit, meter in LIFE_UNIT_METER.items() if meter}
 CERTIFICATE_PREFIX = "EC-"
 
 WORK_NOT_OPEN = _("Work can be recorded only while the work order is assigned, en route, in progress or on hold.")

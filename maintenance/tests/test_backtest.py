@@ -3,9 +3,11 @@
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
+from types import SimpleNamespace
 from unittest import mock
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -210,8 +212,8 @@ def test_data_after_the_events_changes_none_of_their_figures(history, customer):
 def test_every_engine_call_is_as_of_a_moment_before_the_events_it_serves(history, customer):
     calls = []
 
-    def spy(name):
-        real = getattr(backtest.engine, name)
+    def spy(module, name):
+        real = getattr(module, name)
 
         def call(*args, **kwargs):
             calls.append((name, kwargs["as_of"], tuple(kwargs.get("asset_ids") or ())))
@@ -220,13 +222,19 @@ def test_every_engine_call_is_as_of_a_moment_before_the_events_it_serves(history
         return call
 
     with (
-        mock.patch.object(backtest.engine, "consumable_segments", spy("consumable_segments")),
-        mock.patch.object(backtest.engine, "wear_features", spy("wear_features")),
-        mock.patch.object(backtest.engine, "observed_lives", spy("observed_lives")),
+        mock.patch.object(backtest.engine, "consumable_segments", spy(backtest.engine, "consumable_segments")),
+        mock.patch.object(backtest.engine, "wear_features", spy(backtest.engine, "wear_features")),
+        mock.patch.object(backtest.life_engine, "observed_lives", spy(backtest.life_engine, "observed_lives")),
+        mock.patch.object(backtest.life_engine, "running_lives", spy(backtest.life_engine, "running_lives")),
     ):
         result = backtest_run(customer_code=customer.code, points=(30, 14, 7))
 
-    assert {name for name, _as_of, _ids in calls} == {"consumable_segments", "wear_features", "observed_lives"}
+    assert {name for name, _as_of, _ids in calls} == {
+        "consumable_segments",
+        "wear_features",
+        "observed_lives",
+        "running_lives",
+    }
     instants = {point.as_of: event for event in result.events for point in event.points}
     for _name, as_of, _ids in calls:
         assert as_of in instants
@@ -235,6 +243,22 @@ def test_every_engine_call_is_as_of_a_moment_before_the_events_it_serves(history
     assert len([c for c in calls if c[0] == "wear_features"]) == len(
         {p.as_of for e in result.events if e.kind == PartKind.WEAR_PART for p in e.points}
     )
+
+
+def test_life_distributions_are_computed_again_when_the_running_lives_change():
+    distributions = backtest._Distributions({7: 100.0})
+    feature = SimpleNamespace(asset_model_id=1, part_type_id=7)
+    observed = {(1, 7): np.array([80.0, 90, 100, 110, 120])}
+    plain = distributions.for_features([feature], observed, {})[(1, 7)]
+    assert distributions.for_features([feature], observed, {})[(1, 7)] is plain
+    running = {(1, 7): np.array([150.0, 130.0])}
+    censored = distributions.for_features([feature], observed, running)[(1, 7)]
+    assert censored is not plain and censored.running_used == 2 and censored.median() > plain.median()
+    assert distributions.for_features([feature], observed, {(1, 7): np.array([130.0, 150.0])})[(1, 7)] is censored
+    # Below five observed lives the catalogue ignores the running ones: the cached one serves.
+    few = {(1, 7): np.array([80.0, 90.0])}
+    catalogue = distributions.for_features([feature], few, {})[(1, 7)]
+    assert distributions.for_features([feature], few, running)[(1, 7)] is catalogue
 
 
 def test_queries_do_not_grow_with_assets(customer, site, model):

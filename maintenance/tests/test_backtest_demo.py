@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from fleet.demo import DemoContext
-from maintenance import forecasts
+from maintenance import lives
 from maintenance.demo.forecasts import seed_forecasts
 from maintenance.models import PartInstallation, ReplacementForecast
 
@@ -43,12 +43,12 @@ def printed(seeded, django_db_blocker):
 
 
 def test_demo_history_has_enough_lives_for_experience_to_replace_the_catalogue(seeded):
-    lives = forecasts.observed_lives(as_of=timezone.now())
-    counts = sorted(len(values) for values in lives.values())
+    observed = lives.observed_lives(as_of=timezone.now())
+    counts = sorted(len(values) for values in observed.values())
 
     assert len(counts) >= 20
-    assert sum(count >= forecasts.EMPIRICAL_MIN for count in counts) >= 15
-    assert sum(count >= forecasts.WEIBULL_MIN for count in counts) >= 5
+    assert sum(count >= lives.EMPIRICAL_MIN for count in counts) >= 15
+    assert sum(count >= lives.WEIBULL_MIN for count in counts) >= 5
 
 
 def test_demo_forecasts_are_seeded(seeded):
