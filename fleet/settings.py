@@ -216,9 +216,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # The clock of the beat schedule's crontab entries: the provider's, so that "nightly" is night where it works.
 CELERY_TIMEZONE = os.environ.get("BEAT_TIME_ZONE", "Asia/Tokyo")
+# The nightly replacement forecasts recompute customers in batches of at most this many in-service assets: one
+# set-based pass per batch (larger batches are faster per asset; memory grows with the batch's wear parts).
+FORECAST_BATCH_ASSETS = int(os.environ.get("FORECAST_BATCH_ASSETS", "100000"))
 # The whole beat schedule lives here; later apps add their periodic sweeps.
 CELERY_BEAT_SCHEDULE: dict = {
-    # Replacement forecasts: recompute them and ship or replace what is due, one task per customer, nightly.
+    # Replacement forecasts: recompute them in batches of customers, then ship or replace what is due, one task
+    # per customer, nightly.
     "maintenance-forecasts-nightly": {
         "task": "maintenance.replacements.forecasts_nightly_task",
         "schedule": crontab(hour=1, minute=30),

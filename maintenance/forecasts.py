@@ -3,69 +3,79 @@
 Two kinds, one result (``ReplacementForecast``: the basis, a P10-P50-P90 range of dates and the date to act):
 
 **Consumables** (toner) from their supply levels. The current cartridge's *segment* is the levels since the
-last refill jump; its depletion rate (percent per day) is estimated robustly; the date it reaches empty and
-the spread of that date follow from the rate's uncertainty.
+last refill jump; its depletion rate (percent per day) is estimated robustly; the date it reaches empty follows,
+with a range from the scatter of the daily use and the rate's uncertainty.
 
 **Wear parts** (drums, fusers, tyres, batteries) from counters. Life used is the asset's counter now less the
 counter when the part was installed (the last ``PartInstallation`` of that part type, else the asset's first
-reading or install date); the usage rate is the asset's recent average per day (``telemetry.usage``). The life
-expected is the part type's rated life, unless enough replacements of that part type on that model have been
-recorded: then the lives observed between replacements (empirical quantiles, or a Weibull fit when there are
-many) replace the catalogue figure, and the forecast says which and from how many.
+reading or install date); the usage rate is the asset's recent average per day. The life expected comes from
+``maintenance.lives``: the part type's rated life, unless enough replacements of that part type on that model
+have been recorded: then the lives observed between replacements, with the lives of the parts still running
+(right-censored), give an empirical or a Weibull distribution, and the forecast says which and from how many.
 
 **Acting**: the date to act (``act_by``) is the risk-quantile date (0.90: the early 10 % date) less the part's
 lead time and the customer's safety margin.
 
 The layers of this module, so that the nightly run, the backtest and the benchmark share one implementation:
 
-1. *Pure math* on numpy arrays, no database: ``consumable_estimates``, ``life_distribution``,
-   ``wear_estimates``.
+1. *Pure math* on numpy arrays, no database, vectorised over many segments or parts: ``consumable_estimates``,
+   ``wear_estimates`` (the life distributions: ``maintenance.lives``).
 2. *Features as of an instant*, set-based, reading nothing after ``as_of`` (the backtest replays the past
-   with them): ``consumable_segments``, ``wear_features``, ``observed_lives``.
-3. *The run* for one customer: ``forecasts_compute`` (features + math into unsaved rows) and
-   ``forecasts_write`` (bulk upsert, one statement per kind of write).
+   with them), for one customer, a batch of customers or given assets: ``consumable_segments`` (or
+   ``consumable_segment_chunks``), ``wear_features``.
+3. *The run* for a batch of customers of one provider: ``forecast_chunks`` (features + math into unsaved rows, a
+   chunk at a time), ``forecasts_refresh`` (the nightly run: each chunk upserted as it comes, then the stale rows
+   deleted), ``forecasts_compute`` and ``forecasts_write`` (the same in one list, for small runs and tests).
 
 **Estimation methods** (exact, so that pages and the backtest can state them):
 
-*Consumable segments.* A toner's levels (``SupplyLevel``) of the ``lookback_days`` up to ``as_of`` are read in
-time order; a *refill jump* is a rise of at least 20 percentage points from one level to the next, or a rise of
-at least 5 points that ends at 90 % or more (the 5-point floor keeps noise around 90 % from looking like a new
-cartridge). The segment is the levels from the last jump on (or all of them when there was none in the
-look-back window). A segment with fewer than 3 levels or spanning less than 1 day gives no forecast.
+*Consumable segments.* A toner's levels (``SupplyLevel``) of the ``lookback_days`` (120) up to ``as_of`` come
+from the database as one row per asset and supply (``LEVELS_SQL``) and are sorted by time; a *refill jump* is a
+rise of at least 20 percentage points from one level to the next, or a rise of at least 5 points that ends at
+90 % or more (the 5-point floor keeps noise around 90 % from looking like a new cartridge). The segment is the
+levels from the last jump on (or all of them when there was none in the look-back window). A segment with fewer
+than 3 levels or spanning less than 1 day gives no forecast.
 
-*Depletion rate.* Theil-Sen: the slope is the median of the pairwise slopes (level j - level i) / (t j - t i)
-over all pairs of levels at distinct times, in calendar days, so weekends, holidays and idle days spread over
-the whole segment instead of biasing a per-working-day rate, and a burst day or a noisy reading moves the
-median little. Above ``MAX_PAIRS`` pairs a fixed-seed random sample of ``MAX_PAIRS`` pairs is used
-(deterministic, bounded cost). The level now is the robust line at ``as_of``: intercept = median(level -
-slope x t), level now = intercept + slope x (as_of - start), clipped to 0-100 (not the last, noisy reading).
-The rate is -slope in percent per day; a flat or rising segment (rate <= 0) gives no forecast.
+*Depletion rate.* A robust line through the segment's n levels (time t in calendar days, so weekends, holidays
+and idle days spread over the whole segment instead of biasing a per-working-day rate): the slope is the median
+of the pair slopes (level j - level i) / (t j - t i) over the pairs (i, i + lag) for the seven lags from half the
+segment less 3 to half the segment plus 3 levels (Theil's method on pairs half a segment apart, over a week of
+phases for daily levels: a burst day or a noisy reading moves the median little, O(n) pairs); pairs less than
+``MIN_PAIR_DAYS`` apart are skipped. The intercept is median(level - slope x t); the level now is the line at
+``as_of``, clipped to 0-100 (not the last, noisy reading). The rate is -slope in percent per day; a flat or
+rising segment (rate <= 0) gives no forecast.
 
-*Consumable spread.* The rate's quantiles come from the distribution of the pairwise slopes by Sen's
-distribution-free confidence bound: the slope at quantile p is the pairwise slope of rank (N + z_p sqrt(V)) / 2
-of the N sorted slopes, V = n (n - 1) (2n + 5) / 18, z_p the standard normal quantile (ranks are taken as
-fractions when pairs are sampled). Days to empty at quantile p = level now / rate at the matching (faster for
-early) quantile, capped at ``MAX_DAYS`` (3 years); a rate quantile <= 0 gives the cap. Deterministic.
+*Consumable spread.* The use from now on is taken as a random walk around the line: over tau days it is normal
+with mean rate x tau and variance s^2 (tau + tau^2 / D), where the first term is the day-to-day scatter of use
+and the second the rate's own uncertainty from a segment of D days (its span, at least 1). s, in points per
+square-root day, is the robust scale of the steps between consecutive levels beyond the line's:
+1.4826 x MAD of (step - slope x dt) / sqrt(dt), at least ``MIN_STEP_SCALE`` (0.5). The day at quantile p is the
+tau at which the level now + slope x tau + z_p s sqrt(tau + tau^2 / D) reaches 0 (z_p the standard normal
+quantile; found by bisection, monotone while the line falls), 0 when it already has, capped at ``MAX_DAYS``
+(3 years); the median day is exactly where the line meets zero. The P10-P90 range is thus a prediction interval
+of the empty day, not the rate's confidence interval. Deterministic.
 
-*Wear parts.* Meters per life unit: pages -> total pages, hours -> key-on hours, days -> calendar days; ratings
-in cycles are battery charge cycles, which no meter reports yet (lift cycles count the mast), so those parts get
-no forecast. ``installed_at`` is the last
-``PartInstallation`` of the part type on the asset at or before ``as_of``; without one, the first valid reading
-of the meter (for days parts: the asset's install date, else no forecast). The counter at installation is the
-installation's recorded meter value, else the last valid reading at or before it, else the first reading after
-it; the counter now is the usage service's end counter at ``as_of`` (``telemetry.usage.usage_for_assets`` over
-the 90 days before ``as_of`` with ``now=as_of``: reset-aware, interpolated or extrapolated by its rules). Life
-used = counter now - counter at installation; when that is negative (the meter was reset since), the counter
-now counted from zero. The rate is the usage service's usage over the 90 days (or since the asset's first
-reading when later) divided by those days; 0 (no forecast) without usage.
+*Wear parts.* Meters per life unit (``lives.LIFE_UNIT_METER``): pages -> total pages, hours -> key-on hours,
+cycles (traction batteries' charge cycles) -> key-on hours / 8, days -> calendar days. ``installed_at`` is the
+last ``PartInstallation`` of the part type on the asset at or before ``as_of``; without one, the first valid
+reading of the meter (for days parts: the asset's install date, else no forecast). The counter at installation
+is the installation's recorded meter value when recorded on that meter, else the last valid reading at or before
+it, else the first reading after it.
 
-*Life distributions* by (asset model, part type) from the lives observed between consecutive installations of
-the part type on one asset before ``as_of`` (meter value difference, or days for life unit days; the current,
-unfinished life is not used). Fewer than 5 lives: the *catalogue*, the rated life R with the assumption that
-the life is uniform on [0.75 R, 1.25 R], so P10 = 0.8 R, P50 = R, P90 = 1.2 R. 5 to 11: *empirical* quantiles
-(``numpy.quantile``, method "linear"), the distribution function its piecewise-linear inverse. 12 or more:
-*Weibull* (shape k, scale lambda) by maximum likelihood: k solves sum(x^k ln x) / sum(x^k) - 1/k - mean(ln x) = 0
-(bisection on log k, monotone), lambda = mean(x^k)^(1/k).
+*Usage features* (set-based: ``COUNTERS_SQL``, one aggregate over the readings of the ``RATE_DAYS`` (90) before
+``as_of``, one row per asset and meter). Valid readings only (not invalidated, not after ``as_of``). The growth
+over the window is the reset-adjusted sum of the steps between consecutive readings, one per instant (where
+sources read the same instant, the manual read wins: technician, customer, device), a drop counting the new value
+(the counter restarted from zero). When the window is plain (one source, the first reading the lowest and the
+last the highest) that is highest - lowest, straight from the aggregate; otherwise the asset's readings are
+summed step by step (``STEPS_SQL``, window functions over those assets only). The rate is the growth divided by
+the days from the first to the last reading of the window (0, no forecast, when they are less than a day apart
+or there is no reading in the window: a silent device). The counter now is the last reading carried on at the
+rate to ``as_of``. Life used = counter now - counter at installation; when that is negative (the meter was reset
+since), the counter now counted from zero.
+
+*Life distributions*: ``maintenance.lives`` (catalogue, empirical with Kaplan-Meier, Weibull with censoring),
+fitted once per provider and night (``lives.provider_lives``) and handed to every batch.
 
 *Wear spread.* A part that has already used u is forecast from the life distribution conditioned on surviving
 u: the life at quantile p is F^-1(F(u) + p (1 - F(u))); days at p = (that life - u) / rate, capped at
@@ -79,27 +89,35 @@ provider's, else 14 days window, 2 days margin, 0.90 (``forecast_settings_for_ma
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from itertools import groupby
 from statistics import NormalDist
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-from django.db import transaction
-from django.db.models import Case, CharField, F, OuterRef, Subquery, Value, When
+from django.db import connection, transaction
+from django.db.models import Case, CharField, Exists, F, FloatField, OuterRef, Subquery, Value, When
+from django.db.models.functions import Cast, Coalesce
+from django.utils.dateparse import parse_datetime
 
 from accounts.models import Organisation
-from assets.choices import ASSET_IN_SERVICE_STATES, LifeUnit, PartKind
+from assets.choices import ASSET_IN_SERVICE_STATES, PartKind
 from assets.models import Asset, PartType
 from maintenance.choices import ForecastKind, ForecastMethod
+from maintenance.lives import (
+    LIFE_UNIT_METER,
+    LifeDistribution,
+    life_distributions,
+    life_per_meter_unit,
+    provider_lives,
+)
 from maintenance.models import MaintenanceSettings, PartInstallation, ReplacementForecast
-from telemetry.choices import Meter, Supply
-from telemetry.models import Reading, SupplyLevel
-from telemetry.usage import usage_for_assets
+from telemetry.choices import Supply
+from telemetry.models import Reading
+from telemetry.usage import SOURCE_PRIORITY
 
 ForecastPoint = "the dates of one forecast"
 
@@ -109,19 +127,20 @@ REFILL_FULL = 90.0
 REFILL_FULL_MIN_RISE = 5.0
 MIN_SEGMENT_POINTS = 3
 MIN_SEGMENT_DAYS = 1.0
-# Theil-Sen cost bound and the fixed seed of its pair sample.
-MAX_PAIRS = 20_000
-PAIR_SEED = 20_240_601
+# The level line: pairs closer in time than this are skipped; the daily use's robust scale (MAD x 1.4826, the
+# standard deviation of normal noise) is at least MIN_STEP_SCALE points per square-root day.
 MIN_PAIR_DAYS = 1e-6
+LAG_SPREAD = 3  # lags from half the segment - 3 to + 3 levels: a week of phases for daily levels
+MAD_TO_SD = 1.4826
+MIN_STEP_SCALE = 0.5
+BISECTION_STEPS = 30  # [0, MAX_DAYS] to within a tenth of a second
+MATH_BATCH_SIZE = 2048
 # Forecasts further out than this are shown at the cap (a slow cartridge, an idle asset).
 MAX_DAYS = 3 * 365.0
-# Life distributions: below EMPIRICAL_MIN observed lives the catalogue, from WEIBULL_MIN a Weibull fit.
-EMPIRICAL_MIN = 5
-WEIBULL_MIN = 12
-CATALOGUE_LOW, CATALOGUE_HIGH = 0.75, 1.25  # uniform life around the rated life: P10 = 0.8 R, P90 = 1.2 R
 # Wear-part usage rate window.
 RATE_DAYS = 90
 STREAM_CHUNK_SIZE = 5000
+SEGMENT_LOOKBACK_DAYS = 120
 DEFAULT_TIME_ZONE = "Asia/Tokyo"
 DEFAULT_PLANNING_WINDOW_DAYS = 14
 DEFAULT_SAFETY_MARGIN_DAYS = 2
@@ -135,15 +154,8 @@ _SUFFIX_SUPPLY = {
     "-Y": Supply.TONER_YELLOW,
 }
 _COLOUR_SUPPLY = {"cyan": Supply.TONER_CYAN, "magenta": Supply.TONER_MAGENTA, "yellow": Supply.TONER_YELLOW}
-# The meter that counts each life unit ("" counts calendar days). Ratings in cycles are charge cycles (batteries),
-# which no meter reports yet: lift cycles count the mast, not the battery. Such parts get no forecast (None).
-LIFE_UNIT_METER: dict[str, str | None] = {
-    LifeUnit.PAGES: Meter.TOTAL_PAGES,
-    LifeUnit.HOURS: Meter.HOURS_KEY_ON,
-    LifeUnit.CYCLES: None,
-    LifeUnit.DAYS: "",
-}
 _DAY = 86_400.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NORMAL = NormalDist()
 
 
@@ -174,59 +186,6 @@ class WearFeature:
     life_used: float  # counter units (or days) since installed_at
     rate_per_day: float  # recent average use per day (0 when unknown)
     data_points: int
-
-
-@dataclass(frozen=True, eq=False)
-class LifeDistribution:
-    """The life of a part type on a model (counter units or days): catalogue, empirical or Weibull.
-
-    ``method`` is a ``ForecastMethod`` value; ``replacements_used`` the observed lives behind it (0 for the
-    catalogue). Catalogue: uniform on [0.75, 1.25] x ``rated_life``; empirical: linear quantiles of ``lives``;
-    Weibull: ``shape`` and ``scale``.
-    """
-
-    method: str
-    replacements_used: int
-    rated_life: float = 0.0
-    lives: np.ndarray | None = None  # sorted observed lives (empirical)
-    shape: float = 0.0
-    scale: float = 0.0
-
-    def quantile(self, q: float | np.ndarray) -> float | np.ndarray:
-        """The life at quantile ``q`` (0-1)."""
-        q = np.clip(np.asarray(q, dtype=np.float64), 0.0, 1.0)
-        if self.method == ForecastMethod.WEIBULL:
-            result = self.scale * (-np.log1p(-np.minimum(q, 1 - 1e-12))) ** (1.0 / self.shape)
-        elif self.method == ForecastMethod.EMPIRICAL:
-            result = np.quantile(self.lives, q, method="linear")
-        else:
-            result = self.rated_life * (CATALOGUE_LOW + (CATALOGUE_HIGH - CATALOGUE_LOW) * q)
-        return float(result) if np.ndim(result) == 0 else result
-
-    def cdf(self, life: float | np.ndarray) -> float | np.ndarray:
-        """The share of parts whose life is at most ``life``."""
-        x = np.asarray(life, dtype=np.float64)
-        if self.method == ForecastMethod.WEIBULL:
-            result = -np.expm1(-((np.maximum(x, 0.0) / self.scale) ** self.shape))
-        elif self.method == ForecastMethod.EMPIRICAL:
-            positions = np.linspace(0.0, 1.0, len(self.lives))
-            result = np.interp(x, self.lives, positions, left=0.0, right=1.0)
-        else:
-            low, high = CATALOGUE_LOW * self.rated_life, CATALOGUE_HIGH * self.rated_life
-            result = np.clip((x - low) / (high - low), 0.0, 1.0)
-        return float(result) if np.ndim(result) == 0 else result
-
-    def mean(self) -> float:
-        """The mean life."""
-        if self.method == ForecastMethod.WEIBULL:
-            return float(self.scale * math.gamma(1.0 + 1.0 / self.shape))
-        if self.method == ForecastMethod.EMPIRICAL:
-            return float(np.mean(self.lives))
-        return float(self.rated_life)
-
-    def median(self) -> float:
-        """The median life (the "life expected" shown with a forecast)."""
-        return float(self.quantile(0.5))
 
 
 @dataclass(frozen=True)
@@ -262,126 +221,124 @@ def _per_item(value, count: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(value, dtype=np.float64), (count,))
 
 
-def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs i < j: all of them, or a fixed-seed sample of ``MAX_PAIRS`` when there are more."""
-    if n * (n - 1) // 2 <= MAX_PAIRS:
-        return np.triu_indices(n, k=1)
-    rng = np.random.default_rng(PAIR_SEED)
-    first = rng.integers(0, n, size=MAX_PAIRS * 2)
-    second = rng.integers(0, n, size=MAX_PAIRS * 2)
-    keep = first != second
-    first, second = first[keep][:MAX_PAIRS], second[keep][:MAX_PAIRS]
-    return np.minimum(first, second), np.maximum(first, second)
+def _padded(segments: Sequence[LevelSegment]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times, levels, counts): the segments as rows of two NaN-padded arrays."""
+    counts = np.fromiter((len(segment.times) for segment in segments), dtype=np.int64, count=len(segments))
+    width = int(counts.max()) if len(segments) else 0
+    times = np.full((len(segments), width), np.nan)
+    levels = np.full((len(segments), width), np.nan)
+    for row, segment in enumerate(segments):
+        times[row, : counts[row]] = segment.times
+        levels[row, : counts[row]] = segment.levels
+    return times, levels, counts
 
 
-def theil_sen(times: np.ndarray, levels: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """(slope, intercept, sorted pairwise slopes) of the Theil-Sen line; slope NaN without two distinct times."""
-    first, second = _pairs(len(times))
-    dt = times[second] - times[first]
-    keep = dt > MIN_PAIR_DAYS
-    slopes = np.sort((levels[second][keep] - levels[first][keep]) / dt[keep])
-    if slopes.size == 0:
-        return math.nan, math.nan, slopes
-    slope = float(np.median(slopes))
-    intercept = float(np.median(levels - slope * times))
-    return slope, intercept, slopes
+def level_lines(times: np.ndarray, levels: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
+    """The robust line of each row of the padded arrays, and the scatter of its daily use (see "Depletion rate"
+    and "Consumable spread" in the module docstring).
+
+    Returns arrays per row: ``slope``, ``intercept``, ``step_scale`` (points per square-root day) and ``span``
+    (days from the first level to the last); rows need at least two levels at distinct times.
+    """
+    rows = np.arange(len(counts))[:, None]
+    half = (counts + 1) // 2
+    k = np.arange(max(int(times.shape[1]) // 2 + LAG_SPREAD, 1))[None, :]
+    slopes = []
+    for offset in range(-LAG_SPREAD, LAG_SPREAD + 1):  # pairs (k, k + lag): lags about half the segment
+        lag = np.maximum(half + offset, 1)[:, None]
+        valid = k < counts[:, None] - lag
+        later = np.where(valid, k + lag, 0)
+        earlier = np.where(valid, k, 0)
+        dt = times[rows, later] - times[rows, earlier]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = (levels[rows, later] - levels[rows, earlier]) / dt
+        slopes.append(np.where(valid & (dt > MIN_PAIR_DAYS), slope, np.nan))
+    pair_slopes = np.concatenate(slopes, axis=1)
+    dt = np.diff(times, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a row without a usable pair or step gives NaN
+        slope = np.nanmedian(pair_slopes, axis=1)
+        intercept = np.nanmedian(levels - slope[:, None] * times, axis=1)
+        # Each step's use beyond the line's, scaled to one day: (drop - rate dt) / sqrt(dt).
+        steps = np.where(dt > MIN_PAIR_DAYS, (np.diff(levels, axis=1) - slope[:, None] * dt) / np.sqrt(dt), np.nan)
+        center = np.nanmedian(steps, axis=1)
+        step_scale = np.maximum(MAD_TO_SD * np.nanmedian(np.abs(steps - center[:, None]), axis=1), MIN_STEP_SCALE)
+    span = times[np.arange(len(counts)), counts - 1] - times[:, 0]
+    return {"slope": slope, "intercept": intercept, "step_scale": step_scale, "span": span}
 
 
-def _slope_at(slopes: np.ndarray, n: int, p: np.ndarray) -> np.ndarray:
-    """Sen's bound: the pairwise slope of rank (N + z_p sqrt(V)) / 2, as a fraction of the sorted slopes."""
-    pairs = n * (n - 1) / 2.0
-    spread = math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
-    z = np.array([_NORMAL.inv_cdf(float(min(max(value, 1e-6), 1 - 1e-6))) for value in np.atleast_1d(p)])
-    fraction = np.clip(0.5 + z * spread / (2.0 * pairs), 0.0, 1.0)
-    return np.quantile(slopes, fraction, method="linear")
+def _empty_days(line: dict[str, np.ndarray], now: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Days after ``now`` until the level reaches zero at quantile p (z its normal quantile), per row and column.
 
+    The smallest tau in [0, MAX_DAYS] with level(now) + slope tau + z s sqrt(tau + tau^2 / span) <= 0, s the step
+    scale (monotone in tau while the line falls), by bisection; MAX_DAYS where it is not reached.
+    """
+    slope, scale = line["slope"][:, None], line["step_scale"][:, None]
+    span = np.maximum(line["span"], MIN_SEGMENT_DAYS)[:, None]
+    level = (line["intercept"] + line["slope"] * now)[:, None]
 
-def _days_left(level: float, rates: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        days = np.where(rates > 0, level / rates, MAX_DAYS)
-    return np.clip(days, 0.0, MAX_DAYS)
+    def below(tau: np.ndarray) -> np.ndarray:
+        return level + slope * tau + z * scale * np.sqrt(tau + tau**2 / span) <= 0
+
+    low = np.zeros(np.broadcast_shapes(level.shape, z.shape))
+    high = np.full_like(low, MAX_DAYS)
+    done_now, never = below(low), ~below(high)
+    for _step in range(BISECTION_STEPS):
+        middle = (low + high) / 2.0
+        hit = below(middle)
+        high = np.where(hit, middle, high)
+        low = np.where(hit, low, middle)
+    return np.where(done_now, 0.0, np.where(never, MAX_DAYS, high))
 
 
 def consumable_estimates(
     segments: Sequence[LevelSegment], *, risk_quantile: float | np.ndarray, as_of: datetime | None = None
 ) -> list[Estimate | None]:
-    """The empty date of each segment (Theil-Sen, see the module docstring); ``None`` where it cannot be told.
+    """The empty date of each segment (see the module docstring); ``None`` where it cannot be told.
 
     ``risk_quantile`` is one value or one per segment. Days count from ``as_of`` (default: each segment's last
-    level); the level now is the robust line there.
+    level); the level now is the robust line there. Vectorised over batches of segments of similar length.
     """
     risks = _per_item(risk_quantile, len(segments))
-    results: list[Estimate | None] = []
-    for segment, risk in zip(segments, risks, strict=True):
-        times = np.asarray(segment.times, dtype=np.float64)
-        levels = np.asarray(segment.levels, dtype=np.float64)
-        n = len(times)
-        if n < MIN_SEGMENT_POINTS or times[-1] - times[0] < MIN_SEGMENT_DAYS:
-            results.append(None)
-            continue
-        slope, intercept, slopes = theil_sen(times, levels)
-        if not slope < 0:  # flat, rising or undefined: no forecast
-            results.append(None)
-            continue
-        now = times[-1] if as_of is None else (as_of - segment.started_at).total_seconds() / _DAY
-        level = float(np.clip(intercept + slope * now, 0.0, 100.0))
-        # Early dates come from steep (low) slopes: quantile p of the days is slope quantile p.
-        quantiles = np.array([0.1, 0.5, 0.9, 1.0 - risk])
-        rates = -_slope_at(slopes, n, quantiles)
-        rates[1] = -slope
-        days = _days_left(level, rates)
-        results.append(
-            Estimate(
+    results: list[Estimate | None] = [None] * len(segments)
+    usable = [
+        index
+        for index, segment in enumerate(segments)
+        if len(segment.times) >= MIN_SEGMENT_POINTS and segment.times[-1] - segment.times[0] >= MIN_SEGMENT_DAYS
+    ]
+    usable.sort(key=lambda index: len(segments[index].times))
+    for start in range(0, len(usable), MATH_BATCH_SIZE):
+        batch = usable[start : start + MATH_BATCH_SIZE]
+        chosen = [segments[index] for index in batch]
+        times, levels, counts = _padded(chosen)
+        line = level_lines(times, levels, counts)
+        if as_of is None:
+            now = times[np.arange(len(batch)), counts - 1]
+        else:
+            now = np.array([(as_of - segment.started_at).total_seconds() / _DAY for segment in chosen])
+        level = np.clip(line["intercept"] + line["slope"] * now, 0.0, 100.0)
+        # Quantile p of the empty day: the day the level's prediction at quantile p reaches zero.
+        quantiles = np.column_stack([np.full(len(batch), 0.1), np.full(len(batch), 0.5), np.full(len(batch), 0.9)])
+        quantiles = np.column_stack([quantiles, 1.0 - risks[batch]])
+        z = np.vectorize(lambda p: _NORMAL.inv_cdf(min(max(p, 1e-6), 1 - 1e-6)))(quantiles)
+        days = _empty_days(line, now, z)
+        with np.errstate(divide="ignore", invalid="ignore"):  # the median day exactly: where the line meets zero
+            days[:, 1] = np.clip(-(line["intercept"] + line["slope"] * now) / line["slope"], 0.0, MAX_DAYS)
+        for row, index in enumerate(batch):
+            slope = float(line["slope"][row])
+            if not slope < 0:  # flat, rising or undefined: no forecast
+                continue
+            results[index] = Estimate(
                 method=ForecastMethod.LEVEL_TREND,
                 rate_per_day=-slope,
-                days_p10=float(days[0]),
-                days_p50=float(days[1]),
-                days_p90=float(max(days[2], days[1])),
-                days_at_risk=float(days[3]),
-                data_points=n,
-                level_percent=level,
+                days_p10=float(days[row, 0]),
+                days_p50=float(days[row, 1]),
+                days_p90=float(max(days[row, 2], days[row, 1])),
+                days_at_risk=float(days[row, 3]),
+                data_points=int(counts[row]),
+                level_percent=float(level[row]),
             )
-        )
     return results
-
-
-def weibull_fit(lives: np.ndarray) -> tuple[float, float]:
-    """(shape, scale) of a two-parameter Weibull by maximum likelihood (bisection on the shape equation)."""
-    x = np.asarray(lives, dtype=np.float64)
-    top = float(x.max())
-    y = x / top  # scaled to at most 1 so that y**k cannot overflow
-    log_y = np.log(y)
-    mean_log = float(log_y.mean())
-
-    def equation(shape: float) -> float:
-        power = y**shape
-        return float((power * log_y).sum() / power.sum()) - 1.0 / shape - mean_log
-
-    low, high = math.log(0.02), math.log(200.0)
-    if equation(math.exp(high)) < 0:  # (nearly) identical lives: as steep as allowed
-        low = high
-    for _step in range(100):
-        middle = (low + high) / 2.0
-        if equation(math.exp(middle)) < 0:
-            low = middle
-        else:
-            high = middle
-    shape = math.exp((low + high) / 2.0)
-    scale = top * float(np.mean(y**shape)) ** (1.0 / shape)
-    return shape, scale
-
-
-def life_distribution(observed: np.ndarray, *, rated_life: float) -> LifeDistribution:
-    """The life of a part type on a model from its observed lives; the catalogue when there are too few."""
-    lives = np.asarray(observed, dtype=np.float64).ravel()
-    lives = np.sort(lives[np.isfinite(lives) & (lives > 0)])
-    count = len(lives)
-    if count >= WEIBULL_MIN:
-        shape, scale = weibull_fit(lives)
-        return LifeDistribution(ForecastMethod.WEIBULL, count, float(rated_life), lives, shape, scale)
-    if count >= EMPIRICAL_MIN:
-        return LifeDistribution(ForecastMethod.EMPIRICAL, count, float(rated_life), lives)
-    return LifeDistribution(ForecastMethod.CATALOGUE, 0, float(rated_life))
 
 
 def wear_estimates(
@@ -393,51 +350,39 @@ def wear_estimates(
     """The end-of-life date of each wear part, from its life distribution conditioned on the life used.
 
     ``lives`` maps (asset model id, part type id) to a distribution (``life_distributions`` builds one for
-    every feature); a feature without one, or without a usage rate, gives ``None``.
+    every feature); a feature without one, or without a usage rate, gives ``None``. Vectorised per distribution.
     """
     risks = _per_item(risk_quantile, len(features))
-    results: list[Estimate | None] = []
-    for feature, risk in zip(features, risks, strict=True):
-        distribution = lives.get((feature.asset_model_id, feature.part_type_id))
-        rate = float(feature.rate_per_day)
-        if distribution is None or not rate > 0:
-            results.append(None)
+    results: list[Estimate | None] = [None] * len(features)
+    by_key: dict[tuple[int, int], list[int]] = {}
+    for index, feature in enumerate(features):
+        if feature.rate_per_day > 0:
+            by_key.setdefault((feature.asset_model_id, feature.part_type_id), []).append(index)
+    for key, indices in by_key.items():
+        distribution = lives.get(key)
+        if distribution is None:
             continue
-        used = max(float(feature.life_used), 0.0)
-        survived = float(distribution.cdf(used))
-        quantiles = np.array([0.1, 0.5, 0.9, 1.0 - risk])
+        rate = np.array([features[index].rate_per_day for index in indices], dtype=np.float64)
+        used = np.maximum(np.array([features[index].life_used for index in indices], dtype=np.float64), 0.0)
+        survived = np.asarray(distribution.cdf(used), dtype=np.float64)[:, None]
+        quantiles = np.column_stack([np.full(len(indices), q) for q in (0.1, 0.5, 0.9)] + [1.0 - risks[indices]])
         ends = np.asarray(distribution.quantile(np.minimum(survived + quantiles * (1.0 - survived), 1.0)))
-        days = np.clip(np.maximum(ends - used, 0.0) / rate, 0.0, MAX_DAYS)
-        results.append(
-            Estimate(
+        days = np.clip(np.maximum(ends - used[:, None], 0.0) / rate[:, None], 0.0, MAX_DAYS)
+        median = distribution.median()
+        for row, index in enumerate(indices):
+            results[index] = Estimate(
                 method=distribution.method,
-                rate_per_day=rate,
-                days_p10=float(days[0]),
-                days_p50=float(days[1]),
-                days_p90=float(days[2]),
-                days_at_risk=float(days[3]),
-                data_points=feature.data_points,
+                rate_per_day=float(rate[row]),
+                days_p10=float(days[row, 0]),
+                days_p50=float(days[row, 1]),
+                days_p90=float(days[row, 2]),
+                days_at_risk=float(days[row, 3]),
+                data_points=features[index].data_points,
                 replacements_used=distribution.replacements_used,
-                life_used=used,
-                rated_life=distribution.median(),
+                life_used=float(used[row]),
+                rated_life=median,
             )
-        )
     return results
-
-
-def life_distributions(
-    keys: Sequence[tuple[int, int]],
-    *,
-    observed: Mapping[tuple[int, int], np.ndarray],
-    rated_lives: Mapping[int, float],
-) -> dict[tuple[int, int], LifeDistribution]:
-    """A distribution for each (asset model id, part type id): observed lives, else the part type's rated life."""
-    empty = np.empty(0)
-    return {
-        key: life_distribution(observed.get(key, empty), rated_life=rated_lives[key[1]])
-        for key in dict.fromkeys(keys)
-        if key[1] in rated_lives
-    }
 
 
 def act_by_date(*, predicted_risk_day: date, lead_time_days: int, safety_margin_days: int) -> date:
@@ -466,20 +411,113 @@ def supply_for_part_type(part_type) -> str | None:
     return Supply.TONER_BLACK
 
 
+def refill_jumps(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Whether each step from a level to the next is a refill jump (see the module docstring)."""
+    rise = after - before
+    return (rise >= REFILL_RISE) | ((after >= REFILL_FULL) & (before < REFILL_FULL) & (rise >= REFILL_FULL_MIN_RISE))
+
+
 def refill_start(levels: np.ndarray) -> int:
     """The index of the first level after the last refill jump (0 when there is none)."""
     levels = np.asarray(levels, dtype=np.float64)
-    if len(levels) < 2:
-        return 0
-    rise = np.diff(levels)
-    jumps = (rise >= REFILL_RISE) | (
-        (levels[1:] >= REFILL_FULL) & (levels[:-1] < REFILL_FULL) & (rise >= REFILL_FULL_MIN_RISE)
-    )
-    found = np.flatnonzero(jumps)
+    found = np.flatnonzero(refill_jumps(levels[:-1], levels[1:])) if len(levels) > 1 else np.empty(0)
     return int(found[-1]) + 1 if found.size else 0
 
 
 # --- Layer 2: features as of an instant -----------------------------------------------------------------------
+
+# The levels of every toner in scope over the look-back window, one row per asset and supply: their count and two
+# comma-separated lists, the times (microseconds since 1970) and the percents, in the same but no particular order
+# (the refill jumps and the current segment are found in numpy, after sorting by time).
+LEVELS_SQL = """
+SELECT l.asset_id, l.supply, count(*), {concat}(CAST({micros} AS TEXT), ','), {concat}(CAST(l.percent AS TEXT), ',')
+FROM telemetry_supplylevel l JOIN assets_asset a ON a.id = l.asset_id
+WHERE {scope} AND l.supply IN ({supplies}) AND l.taken_at > %s AND l.taken_at <= %s
+GROUP BY l.asset_id, l.supply
+"""
+
+# Every counter in scope over the rate window, one row each: the valid readings' count, whether they all come
+# from one source (then no two share an instant: the readings are unique by asset, meter, time and source), the
+# first and last times, lowest and highest values, and the values at the first and the last time (where sources
+# read the same instant, the manual read wins: technician, customer, device). A plain window (one source, the
+# first value the lowest and the last the highest) grew by highest - lowest.
+COUNTERS_SQL = """
+WITH grouped AS (
+    SELECT r.asset_id, r.meter, count(*) AS readings, min({priority_r}) = max({priority_r}) AS one_source,
+           min(r.taken_at) AS first_at, max(r.taken_at) AS last_at, min(r.value) AS low, max(r.value) AS high
+    FROM telemetry_reading r JOIN assets_asset a ON a.id = r.asset_id
+    WHERE {scope} AND r.meter IN ({meters}) AND r.invalidated_at IS NULL AND r.taken_at > %s AND r.taken_at <= %s
+    GROUP BY r.asset_id, r.meter
+)
+SELECT g.asset_id, g.meter, g.readings, g.one_source, g.first_at, g.last_at, g.low, g.high,
+       (SELECT x.value FROM telemetry_reading x
+        WHERE x.asset_id = g.asset_id AND x.meter = g.meter AND x.taken_at = g.first_at AND x.invalidated_at IS NULL
+        ORDER BY {priority} LIMIT 1),
+       (SELECT x.value FROM telemetry_reading x
+        WHERE x.asset_id = g.asset_id AND x.meter = g.meter AND x.taken_at = g.last_at AND x.invalidated_at IS NULL
+        ORDER BY {priority} LIMIT 1)
+FROM grouped g
+"""
+
+# The same, exactly, for the counters of some assets: one reading per instant (ordered worst source first, the
+# winner is the last of its instant: ``best``), the reset-adjusted growth (a drop adds the new value: the counter
+# restarted from zero; a winner's step is taken from the winner of the instant before, the first row back with
+# another time, as sources are at most three; the others' steps are 0), the count, the first and last times and
+# the last value.
+STEPS_SQL = """
+WITH steps AS (
+    SELECT r.asset_id, r.meter, r.taken_at, {value} AS value,
+           CASE
+               WHEN lag(r.taken_at, 1) OVER w IS DISTINCT FROM r.taken_at THEN {value} - lag({value}, 1) OVER w
+               WHEN lag(r.taken_at, 2) OVER w IS DISTINCT FROM r.taken_at THEN {value} - lag({value}, 2) OVER w
+               ELSE {value} - lag({value}, 3) OVER w
+           END AS step,
+           CASE WHEN lead(r.taken_at) OVER w IS DISTINCT FROM r.taken_at THEN 1 ELSE 0 END AS best,
+           CASE WHEN lead(r.taken_at) OVER w IS NULL THEN 1 ELSE 0 END AS is_last
+    FROM telemetry_reading r
+    WHERE r.asset_id IN ({assets}) AND r.meter IN ({meters}) AND r.invalidated_at IS NULL
+          AND r.taken_at > %s AND r.taken_at <= %s
+    WINDOW w AS (PARTITION BY r.asset_id, r.meter ORDER BY r.taken_at, {priority} DESC)
+)
+SELECT asset_id, meter, sum(best), min(taken_at), max(taken_at),
+       sum(CASE WHEN best = 0 THEN 0 WHEN step < 0 THEN value ELSE step END), max(CASE WHEN is_last = 1 THEN value END)
+FROM steps
+GROUP BY asset_id, meter
+"""
+
+_PRIORITY_SQL = (
+    "CASE {table}.source "
+    + " ".join(f"WHEN '{source}' THEN {rank}" for source, rank in SOURCE_PRIORITY.items())
+    + f" ELSE {len(SOURCE_PRIORITY)} END"
+)
+
+
+def _scope_sql(customer_ids, asset_ids, assets) -> tuple[str, list]:
+    """The WHERE clause on ``assets_asset a`` of the assets in scope, and its parameters."""
+    if asset_ids is None:
+        states = list(ASSET_IN_SERVICE_STATES)
+        clause = f"a.customer_id IN ({_marks(customer_ids)}) AND a.status IN ({_marks(states)})"
+        return clause, [*customer_ids, *states]
+    ids = [asset.pk for asset in assets] or [0]
+    return f"a.id IN ({', '.join(['%s'] * len(ids))})", ids
+
+
+def _micros_sql(column: str) -> str:
+    """A timestamp column as whole microseconds since 1970 (SQLite: to within its float precision)."""
+    if connection.vendor == "postgresql":
+        return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+    return f"CAST(ROUND((julianday({column}) - 2440587.5) * 86400000000) AS INTEGER)"
+
+
+def _concat() -> str:
+    return "string_agg" if connection.vendor == "postgresql" else "group_concat"
+
+
+def _aware(value) -> datetime:
+    """A timestamp of a raw query: PostgreSQL gives aware datetimes, SQLite text in UTC."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -488,19 +526,36 @@ class _AssetRow:
     asset_model_id: int
     time_zone: str
     install_date: date | None
+    customer_id: int
 
 
-def _assets(customer_id: int | None, asset_ids: Sequence[int] | None) -> list[_AssetRow]:
-    """The assets in scope (one query): the customer's in-service assets, or exactly ``asset_ids``."""
-    if customer_id is None and asset_ids is None:
-        raise ValueError("customer_id or asset_ids is required")
-    assets = Asset.objects.all()
+def _customers(customer_id: int | None, customer_ids: Sequence[int] | None) -> tuple[int, ...] | None:
+    """One customer or several, as a tuple (``None``: neither given)."""
+    if customer_id is not None and customer_ids is not None:
+        raise ValueError("customer_id and customer_ids exclude each other")
     if customer_id is not None:
-        assets = assets.filter(customer_id=customer_id, status__in=ASSET_IN_SERVICE_STATES)
+        return (customer_id,)
+    return None if customer_ids is None else tuple(customer_ids)
+
+
+def _marks(values) -> str:
+    return ", ".join(["%s"] * len(values)) or "NULL"
+
+
+def _assets(customer_ids: tuple[int, ...] | None, asset_ids: Sequence[int] | None) -> list[_AssetRow]:
+    """The assets in scope (one query): the customers' in-service assets, or exactly ``asset_ids``."""
+    if customer_ids is None and asset_ids is None:
+        raise ValueError("customer_id, customer_ids or asset_ids is required")
+    assets = Asset.objects.all()
+    if customer_ids is not None:
+        assets = assets.filter(customer_id__in=customer_ids, status__in=ASSET_IN_SERVICE_STATES)
     if asset_ids is not None:
         assets = assets.filter(pk__in=list(asset_ids))
-    rows = assets.order_by("pk").values_list("pk", "asset_model_id", "site__time_zone", "install_date")
-    return [_AssetRow(pk, model_id, zone or DEFAULT_TIME_ZONE, installed) for pk, model_id, zone, installed in rows]
+    rows = assets.order_by("pk").values_list("pk", "asset_model_id", "site__time_zone", "install_date", "customer_id")
+    return [
+        _AssetRow(pk, model_id, zone or DEFAULT_TIME_ZONE, installed, customer)
+        for pk, model_id, zone, installed, customer in rows
+    ]
 
 
 def _part_types(model_ids, kind: str) -> dict[int, list[PartType]]:
@@ -518,31 +573,60 @@ def _part_types(model_ids, kind: str) -> dict[int, list[PartType]]:
     return by_model
 
 
-def _scoped(queryset, customer_id: int | None, asset_ids: Sequence[int] | None, assets: list[_AssetRow]):
-    if asset_ids is None:  # the customer's in-service assets, by join rather than a long list of ids
-        return queryset.filter(asset__customer_id=customer_id, asset__status__in=ASSET_IN_SERVICE_STATES)
+def _scoped(queryset, customer_ids, asset_ids: Sequence[int] | None, assets: list[_AssetRow]):
+    if asset_ids is None:  # the customers' in-service assets, by join rather than a long list of ids
+        return queryset.filter(asset__customer_id__in=customer_ids, asset__status__in=ASSET_IN_SERVICE_STATES)
     return queryset.filter(asset_id__in=[asset.pk for asset in assets])
 
 
 def consumable_segments(
     *,
     customer_id: int | None = None,
+    customer_ids: Sequence[int] | None = None,
     asset_ids: Sequence[int] | None = None,
     as_of: datetime,
-    lookback_days: int = 120,
+    lookback_days: int = SEGMENT_LOOKBACK_DAYS,
 ) -> list[LevelSegment]:
     """The current toner segments of the assets, from the levels of ``lookback_days`` up to ``as_of``.
 
-    Scope: the customer's in-service assets, or the given assets. One segment per (asset, toner part type of
-    the asset's model); where two part types of a model fit the same supply, the first by id. Three queries;
-    levels are streamed in (asset, supply, time) order.
+    Scope: the in-service assets of the customer (or customers), or the given assets. One segment per (asset,
+    toner part type of the asset's model); where two part types of a model fit the same supply, the first by id.
+    Three queries; the segments come one row each, their levels as text lists (``SEGMENTS_SQL``).
     """
-    assets = _assets(customer_id, asset_ids)
+    customers = _customers(customer_id, customer_ids)
+    assets = _assets(customers, asset_ids)
     types = _part_types({asset.asset_model_id for asset in assets}, PartKind.CONSUMABLE)
-    return _consumable_segments(assets, types, customer_id, asset_ids, as_of, lookback_days)
+    return _consumable_segments(assets, types, customers, asset_ids, as_of, lookback_days)
 
 
-def _consumable_segments(assets, types, customer_id, asset_ids, as_of, lookback_days) -> list[LevelSegment]:
+def consumable_segment_chunks(
+    *,
+    customer_id: int | None = None,
+    customer_ids: Sequence[int] | None = None,
+    asset_ids: Sequence[int] | None = None,
+    as_of: datetime,
+    lookback_days: int = SEGMENT_LOOKBACK_DAYS,
+) -> Iterator[list[LevelSegment]]:
+    """The segments of ``consumable_segments`` a chunk at a time as they come from the database, in no order (the
+    nightly run's way: memory holds one chunk)."""
+    customers = _customers(customer_id, customer_ids)
+    assets = _assets(customers, asset_ids)
+    types = _part_types({asset.asset_model_id for asset in assets}, PartKind.CONSUMABLE)
+    yield from _segment_chunks(assets, types, customers, asset_ids, as_of, lookback_days)
+
+
+def _consumable_segments(assets, types, customer_ids, asset_ids, as_of, lookback_days) -> list[LevelSegment]:
+    segments = [
+        segment
+        for chunk in _segment_chunks(assets, types, customer_ids, asset_ids, as_of, lookback_days)
+        for segment in chunk
+    ]
+    segments.sort(key=lambda segment: (segment.asset_id, segment.supply))
+    return segments
+
+
+def _segment_chunks(assets, types, customer_ids, asset_ids, as_of, lookback_days) -> Iterator[list[LevelSegment]]:
+    """The segments of ``consumable_segments``, a chunk of up to ``STREAM_CHUNK_SIZE`` at a time (no order)."""
     supply_types: dict[int, dict[str, int]] = {}
     for model_id, part_types in types.items():
         mapping: dict[str, int] = {}
@@ -557,34 +641,44 @@ def _consumable_segments(assets, types, customer_id, asset_ids, as_of, lookback_
         for supply, part_type_id in supply_types.get(asset.asset_model_id, {}).items()
     }
     if not part_type_of:
+        return
+    supplies = sorted({supply for _asset_id, supply in part_type_of})
+    scope, scope_params = _scope_sql(customer_ids, asset_ids, assets)
+    sql = LEVELS_SQL.format(scope=scope, supplies=_marks(supplies), micros=_micros_sql("l.taken_at"), concat=_concat())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*scope_params, *supplies, as_of - timedelta(days=lookback_days), as_of])
+        while rows := cursor.fetchmany(STREAM_CHUNK_SIZE):
+            rows = [row for row in rows if (row[0], row[1]) in part_type_of]
+            yield [
+                LevelSegment(asset_id, part_type_of[(asset_id, supply)], supply, started_at, days, levels)
+                for (asset_id, supply, *_lists), (started_at, days, levels) in zip(rows, _segments(rows), strict=True)
+            ]
+
+
+def _segments(rows: list[tuple]) -> list[tuple[datetime, np.ndarray, np.ndarray]]:
+    """(start, days since the start, levels) of the current segment of each row of ``LEVELS_SQL``.
+
+    The lists of all rows are parsed at once, sorted by (row, time), and each row's last refill jump found with
+    ``refill_jumps`` on the whole chunk."""
+    if not rows:
         return []
-    levels = (
-        _scoped(SupplyLevel.objects.all(), customer_id, asset_ids, assets)
-        .filter(
-            supply__in={supply for _asset_id, supply in part_type_of},
-            taken_at__gt=as_of - timedelta(days=lookback_days),
-            taken_at__lte=as_of,
-        )
-        .order_by("asset_id", "supply", "taken_at")
-        .values_list("asset_id", "supply", "taken_at", "percent")
-        .iterator(chunk_size=STREAM_CHUNK_SIZE)
-    )
-    segments = []
-    for key, rows in groupby(levels, key=lambda row: (row[0], row[1])):
-        part_type_id = part_type_of.get(key)
-        if part_type_id is None:
-            continue
-        rows = list(rows)
-        values = np.fromiter((float(row[3]) for row in rows), dtype=np.float64, count=len(rows))
-        start = refill_start(values)
-        started_at = rows[start][2]
-        times = np.fromiter(
-            ((row[2] - started_at).total_seconds() / _DAY for row in rows[start:]),
-            dtype=np.float64,
-            count=len(rows) - start,
-        )
-        segments.append(LevelSegment(key[0], part_type_id, key[1], started_at, times, values[start:]))
-    return segments
+    counts = np.fromiter((row[2] for row in rows), dtype=np.int64, count=len(rows))
+    times = np.fromstring(",".join(row[3] for row in rows), sep=",", dtype=np.int64)
+    levels = np.fromstring(",".join(row[4] for row in rows), sep=",", dtype=np.float64)
+    series = np.repeat(np.arange(len(rows)), counts)
+    order = np.lexsort((times, series))
+    times, levels = times[order], levels[order]
+    ends = np.cumsum(counts)
+    firsts = ends - counts
+    jumps = np.zeros(len(levels), dtype=bool)
+    jumps[1:] = refill_jumps(levels[:-1], levels[1:])
+    jumps[firsts] = True  # a row's first level starts its first segment
+    starts = np.maximum.reduceat(np.where(jumps, np.arange(len(levels)), 0), firsts)
+    result = []
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        days = (times[start:end] - times[start]) / (_DAY * 1e6)
+        result.append((_EPOCH + timedelta(microseconds=int(times[start])), days, levels[start:end]))
+    return result
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -595,16 +689,22 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def wear_features(
-    *, customer_id: int | None = None, asset_ids: Sequence[int] | None = None, as_of: datetime
+    *,
+    customer_id: int | None = None,
+    customer_ids: Sequence[int] | None = None,
+    asset_ids: Sequence[int] | None = None,
+    as_of: datetime,
 ) -> list[WearFeature]:
     """Life used and usage rate of every wear part of the assets' models, as of ``as_of`` (module docstring).
 
-    A part with a meter needs a valid reading of that meter at or before ``as_of``; a days part an installation
-    or the asset's install date. Seven queries whatever the number of assets.
+    Scope as for ``consumable_segments``. A part with a meter needs a valid reading of that meter in the rate
+    window; a days part an installation or the asset's install date. At most six queries whatever the number of
+    assets (``_meter_windows``: one, and one more when a counter in scope dropped or was read twice at once).
     """
-    assets = _assets(customer_id, asset_ids)
+    customers = _customers(customer_id, customer_ids)
+    assets = _assets(customers, asset_ids)
     types = _part_types({asset.asset_model_id for asset in assets}, PartKind.WEAR_PART)
-    return _wear_features(assets, types, customer_id, asset_ids, as_of)
+    return _wear_features(assets, types, customers, asset_ids, as_of)
 
 
 def _meter_of(life_unit: str) -> str | None:
@@ -616,8 +716,11 @@ def _valid_readings(as_of: datetime):
     return Reading.objects.filter(invalidated_at__isnull=True, taken_at__lte=as_of)
 
 
-def _last_installations(customer_id, asset_ids, assets, as_of) -> dict[tuple[int, int], tuple]:
-    """(asset, part type) -> (installed_at, counter at installation or None) of the last installation."""
+def _last_installations(customer_ids, asset_ids, assets, as_of) -> dict[tuple[int, int], tuple]:
+    """(asset, part type) -> (installed_at, counter at installation or None) of the last installation.
+
+    The counter's fallbacks (the readings around the installation) are looked up only for installations without
+    a recorded meter value."""
     meter = Case(
         *(When(part_type__life_unit=unit, then=Value(meter)) for unit, meter in LIFE_UNIT_METER.items() if meter),
         default=Value(""),
@@ -626,23 +729,25 @@ def _last_installations(customer_id, asset_ids, assets, as_of) -> dict[tuple[int
     readings = _valid_readings(as_of).filter(asset_id=OuterRef("asset_id"), meter=OuterRef("part_meter"))
     before = readings.filter(taken_at__lte=OuterRef("installed_at")).order_by("-taken_at")
     after = readings.filter(taken_at__gt=OuterRef("installed_at")).order_by("taken_at")
-    rows = (
-        _scoped(PartInstallation.objects.all(), customer_id, asset_ids, assets)
-        .filter(installed_at__lte=as_of, part_type__kind=PartKind.WEAR_PART)
-        .annotate(
-            part_meter=meter,
-            value_before=Subquery(before.values("value")[:1]),
-            value_after=Subquery(after.values("value")[:1]),
-        )
-        .order_by("asset_id", "part_type_id", "installed_at", "id")
-        .values_list("asset_id", "part_type_id", "installed_at", "meter_value", "value_before", "value_after")
-        .iterator(chunk_size=STREAM_CHUNK_SIZE)
+    counter = Case(  # a float: no decimal conversion per row; the recorded value only when on the life's meter
+        When(meter_value__isnull=False, meter=F("part_meter"), then=Cast("meter_value", FloatField())),
+        default=Cast(Coalesce(Subquery(before.values("value")[:1]), Subquery(after.values("value")[:1])), FloatField()),
+        output_field=FloatField(),
     )
-    last = {}
-    for asset_id, part_type_id, installed_at, recorded, value_before, value_after in rows:
-        counter = next((value for value in (recorded, value_before, value_after) if value is not None), None)
-        last[(asset_id, part_type_id)] = (installed_at, None if counter is None else float(counter))
-    return last
+    later = PartInstallation.objects.filter(
+        asset_id=OuterRef("asset_id"),
+        part_type_id=OuterRef("part_type_id"),
+        installed_at__gt=OuterRef("installed_at"),
+        installed_at__lte=as_of,
+    )
+    rows = (
+        _scoped(PartInstallation.objects.all(), customer_ids, asset_ids, assets)
+        .filter(~Exists(later), installed_at__lte=as_of, part_type__kind=PartKind.WEAR_PART)
+        .annotate(part_meter=meter, counter=counter)
+        .order_by("asset_id", "part_type_id", "id")  # of two at the same instant, the later recorded wins
+        .values_list("asset_id", "part_type_id", "installed_at", "counter")
+    )
+    return {(asset_id, part_type_id): (installed_at, counter) for asset_id, part_type_id, installed_at, counter in rows}
 
 
 def _first_readings(asset_ids: list[int], meters: list[str], as_of: datetime) -> dict[tuple[int, str], tuple]:
@@ -664,102 +769,132 @@ def _first_readings(asset_ids: list[int], meters: list[str], as_of: datetime) ->
     return result
 
 
-def _wear_features(assets, types, customer_id, asset_ids, as_of) -> list[WearFeature]:
-    wanted = [
-        (asset, part_type)
-        for asset in assets
-        for part_type in types.get(asset.asset_model_id, ())
-        if _meter_of(part_type.life_unit) is not None
-    ]
-    if not wanted:
-        return []
-    meters = sorted({_meter_of(part_type.life_unit) for _asset, part_type in wanted} - {""})
-    with_meters = sorted({asset.pk for asset, part_type in wanted if _meter_of(part_type.life_unit)})
-    installations = _last_installations(customer_id, asset_ids, assets, as_of)
-    window_start = as_of - timedelta(days=RATE_DAYS)
-    usage = (
-        usage_for_assets(asset_ids=with_meters, meters=meters, start=window_start, end=as_of, now=as_of)
-        if meters and with_meters
-        else {}
-    )
-    first = _first_readings(with_meters, meters, as_of)
-    features = []
-    for asset, part_type in wanted:
-        meter = _meter_of(part_type.life_unit)
-        installed = installations.get((asset.pk, part_type.pk))
-        if not meter:
-            if installed is not None:
-                installed_at = installed[0]
-            elif (
-                asset.install_date is not None and asset.install_date <= as_of.astimezone(_zone(asset.time_zone)).date()
-            ):
-                installed_at = datetime.combine(asset.install_date, time(), tzinfo=_zone(asset.time_zone))
-            else:
-                continue
-            days = max((as_of - installed_at).total_seconds() / _DAY, 0.0)
-            features.append(WearFeature(asset.pk, part_type.pk, asset.asset_model_id, "", installed_at, days, 1.0, 1))
-            continue
-        now = usage.get((asset.pk, meter))
-        first_reading = first.get((asset.pk, meter))
-        if now is None or first_reading is None:
-            continue
-        if installed is not None and installed[1] is not None:
-            installed_at, counter_then = installed
-        else:
-            installed_at, counter_then = first_reading
-        counter_now = float(now.end_value)
-        life_used = counter_now - counter_then
-        if life_used < 0:  # the meter was reset since: counted from zero after the reset
-            life_used = counter_now
-        rate_from = max(window_start, first_reading[0])
-        rate_days = (as_of - rate_from).total_seconds() / _DAY
-        rate = float(now.usage) / rate_days if rate_days >= MIN_SEGMENT_DAYS else 0.0
-        features.append(
-            WearFeature(
-                asset.pk, part_type.pk, asset.asset_model_id, meter, installed_at, life_used, rate, now.readings_used
-            )
+@dataclass(frozen=True)
+class _Window:
+    """One asset's meter over the rate window: its valid readings (one per instant) summed up in SQL."""
+
+    readings: int
+    first_at: datetime
+    last_at: datetime
+    growth: float  # reset-adjusted growth from the first to the last reading
+    last_value: float
+
+    def rate(self) -> float:
+        """The growth per day between the first and the last reading (0 when they are less than a day apart)."""
+        days = (self.last_at - self.first_at).total_seconds() / _DAY
+        return self.growth / days if days >= MIN_SEGMENT_DAYS else 0.0
+
+    def counter_at(self, as_of: datetime) -> float:
+        """The counter at ``as_of``: the last value, carried on at the rate."""
+        return self.last_value + self.rate() * (as_of - self.last_at).total_seconds() / _DAY
+
+
+def _meter_windows(customer_ids, asset_ids, assets, meters, as_of) -> dict[tuple[int, str], _Window]:
+    """(asset, meter) -> the readings of the ``RATE_DAYS`` before ``as_of`` summed up, one row each.
+
+    One aggregate (``COUNTERS_SQL``); the counters whose window is not plain (a drop, or two readings at one
+    instant) are summed again exactly by a second query over those assets only (``STEPS_SQL``).
+    """
+    scope, scope_params = _scope_sql(customer_ids, asset_ids, assets)
+    window = [as_of - timedelta(days=RATE_DAYS), as_of]
+    windows: dict[tuple[int, str], _Window] = {}
+    irregular: set[tuple[int, str]] = set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            COUNTERS_SQL.format(
+                scope=scope,
+                meters=_marks(meters),
+                priority=_PRIORITY_SQL.format(table="x"),
+                priority_r=_PRIORITY_SQL.format(table="r"),
+            ),
+            [*scope_params, *meters, *window],
         )
+        while rows := cursor.fetchmany(STREAM_CHUNK_SIZE):
+            for asset_id, meter, readings, one_source, first_at, last_at, low, high, first, last in rows:
+                if not one_source or first != low or last != high:
+                    irregular.add((asset_id, meter))
+                    continue
+                windows[(asset_id, meter)] = _Window(
+                    readings, _aware(first_at), _aware(last_at), float(high) - float(low), float(last)
+                )
+        if irregular:
+            ids = sorted({asset_id for asset_id, _meter in irregular})
+            cursor.execute(
+                STEPS_SQL.format(
+                    meters=_marks(meters),
+                    assets=_marks(ids),
+                    priority=_PRIORITY_SQL.format(table="r"),
+                    value="CAST(r.value AS DOUBLE PRECISION)",
+                ),
+                [*ids, *meters, *window],
+            )
+            for asset_id, meter, readings, first_at, last_at, growth, last in cursor.fetchall():
+                if (asset_id, meter) in irregular:
+                    windows[(asset_id, meter)] = _Window(
+                        readings, _aware(first_at), _aware(last_at), float(growth or 0.0), float(last)
+                    )
+    return windows
+
+
+def _wear_features(assets, types, customer_ids, asset_ids, as_of) -> list[WearFeature]:
+    meter_of = {part_type.id: _meter_of(part_type.life_unit) for by_model in types.values() for part_type in by_model}
+    if not any(meter is not None for meter in meter_of.values()):
+        return []
+    meters = sorted({meter for meter in meter_of.values() if meter})
+    installations = _last_installations(customer_ids, asset_ids, assets, as_of)
+    windows = _meter_windows(customer_ids, asset_ids, assets, meters, as_of) if meters else {}
+    counters = {key: (window.rate(), window.counter_at(as_of), window.readings) for key, window in windows.items()}
+    local_today: dict[str, date] = {}
+    features: list[WearFeature] = []
+    uncounted = []  # (asset, part type, meter) without a counter at installation: from the first reading
+    for asset in assets:
+        for part_type in types.get(asset.asset_model_id, ()):
+            meter = meter_of[part_type.id]
+            if meter is None:
+                continue
+            installed = installations.get((asset.pk, part_type.id))
+            if not meter:
+                zone = _zone(asset.time_zone)
+                if installed is not None:
+                    installed_at = installed[0]
+                elif asset.install_date is not None and asset.install_date <= local_today.setdefault(
+                    asset.time_zone, as_of.astimezone(zone).date()
+                ):
+                    installed_at = datetime.combine(asset.install_date, time(), tzinfo=zone)
+                else:
+                    continue
+                days = max((as_of - installed_at).total_seconds() / _DAY, 0.0)
+                features.append(
+                    WearFeature(asset.pk, part_type.id, asset.asset_model_id, "", installed_at, days, 1.0, 1)
+                )
+            elif (asset.pk, meter) not in counters:
+                continue
+            elif installed is None or installed[1] is None:
+                uncounted.append((asset, part_type, meter))
+            else:
+                counter = counters[(asset.pk, meter)]
+                features.append(_wear_feature(asset, part_type, meter, *installed, counter))
+    if uncounted:
+        first = _first_readings(sorted({asset.pk for asset, _part_type, _meter in uncounted}), meters, as_of)
+        for asset, part_type, meter in uncounted:
+            if (asset.pk, meter) in first:
+                installed_at, counter_then = first[(asset.pk, meter)]
+                counter = counters[(asset.pk, meter)]
+                features.append(_wear_feature(asset, part_type, meter, installed_at, counter_then, counter))
+        features.sort(key=lambda feature: (feature.asset_id, feature.part_type_id))
     return features
 
 
-def observed_lives(*, as_of: datetime, provider_id: int | None = None) -> dict[tuple[int, int], np.ndarray]:
-    """(asset model id, part type id) -> lives between consecutive installations recorded before ``as_of``.
-
-    A life is the next installation's meter value less the previous one's (both recorded, same meter, positive),
-    or the days between them for life unit days. Wear parts only; one query, streamed.
-    """
-    installations = PartInstallation.objects.filter(installed_at__lte=as_of, part_type__kind=PartKind.WEAR_PART)
-    if provider_id is not None:
-        installations = installations.filter(asset__customer__provider_id=provider_id)
-    rows = (
-        installations.order_by("asset_id", "part_type_id", "installed_at", "id")
-        .values_list(
-            "asset_id",
-            "part_type_id",
-            "asset__asset_model_id",
-            "part_type__life_unit",
-            "installed_at",
-            "meter",
-            "meter_value",
-        )
-        .iterator(chunk_size=STREAM_CHUNK_SIZE)
+def _wear_feature(asset, part_type, meter, installed_at, counter_then, counter) -> WearFeature:
+    """Life used and rate in the part's life unit (charge cycles: key-on hours / 8)."""
+    rate, counter_now, readings = counter
+    life_used = counter_now - counter_then
+    if life_used < 0:  # the meter was reset since: counted from zero after the reset
+        life_used = counter_now
+    scale = life_per_meter_unit(part_type.life_unit)
+    return WearFeature(
+        asset.pk, part_type.id, asset.asset_model_id, meter, installed_at, life_used * scale, rate * scale, readings
     )
-    lives: dict[tuple[int, int], list[float]] = {}
-    for (_asset_id, part_type_id), group in groupby(rows, key=lambda row: (row[0], row[1])):
-        previous = None
-        for row in group:
-            _a, _p, model_id, life_unit, installed_at, meter, value = row
-            if previous is not None:
-                if life_unit == LifeUnit.DAYS:
-                    life = (installed_at - previous[4]).total_seconds() / _DAY
-                elif value is not None and previous[6] is not None and meter == previous[5]:
-                    life = float(value - previous[6])
-                else:
-                    life = 0.0
-                if life > 0:
-                    lives.setdefault((model_id, part_type_id), []).append(life)
-            previous = row
-    return {key: np.asarray(values, dtype=np.float64) for key, values in lives.items()}
 
 
 # --- Layer 3: the run -----------------------------------------------------------------------------------------
@@ -813,21 +948,27 @@ def _local_date(as_of: datetime, days: float, zone: ZoneInfo) -> date:
     return (as_of + timedelta(days=float(days))).astimezone(zone).date()
 
 
-def forecasts_compute(
+def forecast_chunks(
     *,
-    customer_id: int,
+    customer_id: int | None = None,
+    customer_ids: Sequence[int] | None = None,
     as_of: datetime,
-    observed: Mapping[tuple[int, int], np.ndarray] | None = None,
-) -> list[ReplacementForecast]:
-    """Unsaved forecasts of the customer's in-service assets as of ``as_of``, one per (asset, part type).
+    lives: Mapping[tuple[int, int], LifeDistribution] | None = None,
+) -> Iterator[list[ReplacementForecast]]:
+    """Unsaved forecasts of the customers' in-service assets as of ``as_of``, one per (asset, part type), a chunk
+    at a time: the consumables as their levels come from the database, then the wear parts ``STREAM_CHUNK_SIZE``
+    at a time, so that memory holds one chunk of rows (and the wear features of the customers).
 
-    Consumables for each toner supply with a part type of the asset's model; wear parts for each wear part
-    type of the model. ``observed`` (from ``observed_lives`` of the customer's provider) may be passed by a
-    caller that runs many customers; otherwise it is read here. ``computed_at`` is ``as_of``. A constant
-    number of queries (about twelve) whatever the number of assets.
+    Consumables for each toner supply with a part type of the asset's model; wear parts for each wear part type of
+    the model. The customers must share one provider: ``lives`` are its fitted life distributions
+    (``lives.provider_lives``, computed once per night and handed to every batch); read here when not given.
+    ``computed_at`` is ``as_of``. A constant number of queries whatever the number of assets.
     """
-    settings = forecast_settings_for(customer_id)
-    assets = _assets(customer_id, None)
+    customers = _customers(customer_id, customer_ids)
+    if not customers:
+        return
+    settings = forecast_settings_for_many(customers)
+    assets = _assets(customers, None)
     model_ids = {asset.asset_model_id for asset in assets}
     consumable_types = _part_types(model_ids, PartKind.CONSUMABLE)
     wear_types = _part_types(model_ids, PartKind.WEAR_PART)
@@ -838,73 +979,82 @@ def forecasts_compute(
         for part_type in part_types_of_model
     }
     zones = {asset.pk: _zone(asset.time_zone) for asset in assets}
-    rows: list[ReplacementForecast] = []
+    setting_of = {asset.pk: settings[asset.customer_id] for asset in assets}
 
-    def add(asset_id, part_type_id, kind, estimate, **basis):
-        if estimate is None:
-            return
-        zone, part_type = zones[asset_id], part_types[part_type_id]
-        risk_day = _local_date(as_of, estimate.days_at_risk, zone)
-        rows.append(
-            ReplacementForecast(
-                asset_id=asset_id,
-                part_type_id=part_type_id,
-                kind=kind,
-                method=estimate.method,
-                level_percent=_decimal(estimate.level_percent, 1),
-                rate_per_day=_decimal(estimate.rate_per_day, 4),
-                life_used=_decimal(estimate.life_used, 2),
-                rated_life=_decimal(estimate.rated_life, 2),
-                data_points=estimate.data_points,
-                replacements_used=estimate.replacements_used,
-                predicted_on=_local_date(as_of, estimate.days_p50, zone),
-                earliest_on=_local_date(as_of, estimate.days_p10, zone),
-                latest_on=_local_date(as_of, estimate.days_p90, zone),
-                act_by=act_by_date(
-                    predicted_risk_day=risk_day,
-                    lead_time_days=part_type.lead_time_days,
-                    safety_margin_days=settings.safety_margin_days,
-                ),
-                computed_at=as_of,
-                **basis,
+    def rows(items, estimates, kind) -> list[ReplacementForecast]:
+        made = []
+        for item, estimate in zip(items, estimates, strict=True):
+            if estimate is None:
+                continue
+            zone, part_type, setting = zones[item.asset_id], part_types[item.part_type_id], setting_of[item.asset_id]
+            consumable = kind == ForecastKind.CONSUMABLE
+            made.append(
+                ReplacementForecast(
+                    asset_id=item.asset_id,
+                    part_type_id=item.part_type_id,
+                    kind=kind,
+                    method=estimate.method,
+                    supply=item.supply if consumable else "",
+                    meter="" if consumable else item.meter,
+                    segment_started_at=item.started_at if consumable else item.installed_at,
+                    level_percent=_decimal(estimate.level_percent, 1),
+                    rate_per_day=_decimal(estimate.rate_per_day, 4),
+                    life_used=_decimal(estimate.life_used, 2),
+                    rated_life=_decimal(estimate.rated_life, 2),
+                    data_points=estimate.data_points,
+                    replacements_used=estimate.replacements_used,
+                    predicted_on=_local_date(as_of, estimate.days_p50, zone),
+                    earliest_on=_local_date(as_of, estimate.days_p10, zone),
+                    latest_on=_local_date(as_of, estimate.days_p90, zone),
+                    act_by=act_by_date(
+                        predicted_risk_day=_local_date(as_of, estimate.days_at_risk, zone),
+                        lead_time_days=part_type.lead_time_days,
+                        safety_margin_days=setting.safety_margin_days,
+                    ),
+                    computed_at=as_of,
+                )
             )
-        )
+        return made
 
-    segments = _consumable_segments(assets, consumable_types, customer_id, None, as_of, 120)
-    estimates = consumable_estimates(segments, risk_quantile=settings.risk_quantile, as_of=as_of)
-    for segment, estimate in zip(segments, estimates, strict=True):
-        add(
-            segment.asset_id,
-            segment.part_type_id,
-            ForecastKind.CONSUMABLE,
-            estimate,
-            supply=segment.supply,
-            meter="",
-            segment_started_at=segment.started_at,
-        )
+    def risks(items) -> np.ndarray:
+        return np.array([setting_of[item.asset_id].risk_quantile for item in items], dtype=np.float64)
 
-    features = _wear_features(assets, wear_types, customer_id, None, as_of)
-    if features:
-        if observed is None:
-            provider_id = Organisation.objects.filter(pk=customer_id).values_list("provider_id", flat=True).first()
-            observed = observed_lives(as_of=as_of, provider_id=provider_id)
-        lives = life_distributions(
-            [(feature.asset_model_id, feature.part_type_id) for feature in features],
-            observed=observed,
+    for segments in _segment_chunks(assets, consumable_types, customers, None, as_of, SEGMENT_LOOKBACK_DAYS):
+        estimates = consumable_estimates(segments, risk_quantile=risks(segments), as_of=as_of)
+        yield rows(segments, estimates, ForecastKind.CONSUMABLE)
+
+    features = _wear_features(assets, wear_types, customers, None, as_of)
+    if not features:
+        return
+    if lives is None:
+        providers = set(Organisation.objects.filter(pk__in=customers).values_list("provider_id", flat=True))
+        if len(providers) != 1:
+            raise ValueError("the customers of one forecast run must share one provider")
+        lives = provider_lives(provider_id=providers.pop(), as_of=as_of)
+    distributions = dict(lives)
+    catalogue = {(feature.asset_model_id, feature.part_type_id) for feature in features} - set(lives)
+    distributions.update(
+        life_distributions(
+            list(catalogue),
+            observed={},
             rated_lives={pk: float(part_type.rated_life) for pk, part_type in part_types.items()},
         )
-        estimates = wear_estimates(features, lives, risk_quantile=settings.risk_quantile)
-        for feature, estimate in zip(features, estimates, strict=True):
-            add(
-                feature.asset_id,
-                feature.part_type_id,
-                ForecastKind.WEAR_PART,
-                estimate,
-                supply="",
-                meter=feature.meter,
-                segment_started_at=feature.installed_at,
-            )
-    return rows
+    )
+    for start in range(0, len(features), STREAM_CHUNK_SIZE):
+        chunk = features[start : start + STREAM_CHUNK_SIZE]
+        yield rows(chunk, wear_estimates(chunk, distributions, risk_quantile=risks(chunk)), ForecastKind.WEAR_PART)
+
+
+def forecasts_compute(
+    *,
+    customer_id: int | None = None,
+    customer_ids: Sequence[int] | None = None,
+    as_of: datetime,
+    lives: Mapping[tuple[int, int], LifeDistribution] | None = None,
+) -> list[ReplacementForecast]:
+    """All the rows of ``forecast_chunks`` in one list."""
+    chunks = forecast_chunks(customer_id=customer_id, customer_ids=customer_ids, as_of=as_of, lives=lives)
+    return [row for chunk in chunks for row in chunk]
 
 
 WRITTEN_FIELDS = [
@@ -928,14 +1078,27 @@ WRITTEN_FIELDS = [
 WRITE_BATCH_SIZE = 1000
 
 
-@transaction.atomic
-def forecasts_write(rows: Sequence[ReplacementForecast], *, customer_id: int) -> int:
-    """Upsert the rows (one per asset and part type) and delete the customer's forecasts not among them.
+def forecasts_refresh(
+    *,
+    customer_id: int | None = None,
+    customer_ids: Sequence[int] | None = None,
+    as_of: datetime,
+    lives: Mapping[tuple[int, int], LifeDistribution] | None = None,
+) -> int:
+    """Compute and store the customers' forecasts as of ``as_of`` (the nightly run): each chunk of
+    ``forecast_chunks`` upserted as it comes (one statement per 1000 rows), then the customers' forecasts not
+    computed now (assets out of service, parts without a forecast any more) deleted in one statement. Returns the
+    number of rows written. Memory holds one chunk of rows."""
+    customers = _customers(customer_id, customer_ids) or ()
+    written = 0
+    for chunk in forecast_chunks(customer_ids=customers, as_of=as_of, lives=lives):
+        _upsert(chunk)
+        written += len(chunk)
+    ReplacementForecast.objects.filter(asset__customer_id__in=customers).exclude(computed_at=as_of).delete()
+    return written
 
-    Returns the number of rows written. One upsert statement per 1000 rows, one read of the existing keys and
-    one delete per 1000 stale rows.
-    """
-    rows = list(rows)
+
+def _upsert(rows: Sequence[ReplacementForecast]) -> None:
     if rows:
         ReplacementForecast.objects.bulk_create(
             rows,
@@ -944,6 +1107,17 @@ def forecasts_write(rows: Sequence[ReplacementForecast], *, customer_id: int) ->
             unique_fields=["asset", "part_type"],
             update_fields=WRITTEN_FIELDS,
         )
+
+
+@transaction.atomic
+def forecasts_write(rows: Sequence[ReplacementForecast], *, customer_id: int) -> int:
+    """Upsert the rows (one per asset and part type) and delete the customer's forecasts not among them.
+
+    Returns the number of rows written. One upsert statement per 1000 rows, one read of the existing keys and
+    one delete per 1000 stale rows.
+    """
+    rows = list(rows)
+    _upsert(rows)
     keep = {(row.asset_id, row.part_type_id) for row in rows}
     existing = ReplacementForecast.objects.filter(asset__customer_id=customer_id).values_list(
         "pk", "asset_id", "part_type_id"

@@ -16,10 +16,10 @@ from maintenance.forecasts import (
     forecast_settings_for,
     forecasts_compute,
     forecasts_write,
-    observed_lives,
     supply_for_part_type,
     wear_features,
 )
+from maintenance.lives import observed_lives
 from maintenance.models import MaintenanceSettings, PartInstallation, ReplacementForecast
 from telemetry.choices import Meter, Supply
 from telemetry.models import Reading, SupplyLevel
@@ -105,9 +105,14 @@ def test_forecasts_compute(customer, site, catalogue):
     assert consumable.segment_started_at == AS_OF - 10 * DAY
     assert consumable.level_percent == Decimal("80.0") and consumable.rate_per_day == Decimal("2.0000")
     assert consumable.data_points == 11 and consumable.supply == Supply.TONER_BLACK
-    # 40 days from 3 June 00:00 Tokyo; exact data: the range collapses onto the median.
-    assert consumable.predicted_on == consumable.earliest_on == consumable.latest_on == date(2025, 7, 13)
-    assert consumable.act_by == date(2025, 7, 9)  # less 2 days lead time and the 2-day default margin
+    # 40 days from 3 June 00:00 Tokyo. Exact data: the step scale is its floor, 0.5 points per square-root day;
+    # the P10 and P90 days are where 80 - 2 tau -/+ 1.28 x 0.5 sqrt(tau + tau^2 / 10) = 0: 35.9 and 45.0 days.
+    assert (consumable.earliest_on, consumable.predicted_on, consumable.latest_on) == (
+        date(2025, 7, 8),
+        date(2025, 7, 13),
+        date(2025, 7, 18),
+    )
+    assert consumable.act_by == date(2025, 7, 4)  # the P10 day less 2 days lead time and the 2-day default margin
     assert (wear.kind, wear.method, wear.meter) == (ForecastKind.WEAR_PART, ForecastMethod.CATALOGUE, Meter.TOTAL_PAGES)
     assert wear.life_used == Decimal("20000.00") and wear.rate_per_day == Decimal("1000.0000")
     assert wear.rated_life == Decimal("100000.00") and wear.segment_started_at == AS_OF - 20 * DAY
@@ -142,6 +147,66 @@ def test_wear_features_without_installation_start_at_the_first_reading(customer,
     (feature,) = wear_features(asset_ids=[asset.pk], as_of=AS_OF)
     assert (feature.part_type_id, feature.installed_at, feature.life_used) == (drum.pk, AS_OF - 30 * DAY, 60_000)
     assert feature.rate_per_day == pytest.approx(2_000) and feature.data_points == 31
+
+
+def test_a_counter_reset_in_the_window_counts_the_new_value_from_zero(customer, site, catalogue):
+    model, _toner, drum = catalogue
+    asset = AssetFactory(customer=customer, site=site, asset_model=model)
+    pages(asset, start=AS_OF - 20 * DAY, days=10, first=300_000, per_day=1_000)  # 300k to 310k
+    pages(asset, start=AS_OF - 9 * DAY, days=9, first=1_000, per_day=1_000)  # board replaced: 1k to 10k
+    (feature,) = wear_features(asset_ids=[asset.pk], as_of=AS_OF)
+    # 10k before the reset, 1k for the day of the reset, 9k after: 20k over 20 days.
+    assert feature.rate_per_day == pytest.approx(1_000)
+    assert feature.data_points == 21
+    # No installation: from the first reading (300k); the counter now (10k) is below it: counted from zero.
+    assert feature.life_used == pytest.approx(10_000)
+
+
+def test_a_manual_read_wins_over_the_device_at_the_same_instant(customer, site, catalogue):
+    model, _toner, drum = catalogue
+    asset = AssetFactory(customer=customer, site=site, asset_model=model)
+    pages(asset, start=AS_OF - 10 * DAY, days=10, first=100_000, per_day=1_000)
+    # The device misread the last count; the technician's read of the same instant is the one that counts.
+    Reading.objects.filter(asset=asset, taken_at=AS_OF).update(value=90_000)
+    Reading.objects.create(asset=asset, meter=Meter.TOTAL_PAGES, taken_at=AS_OF, value=110_000, source="technician")
+    (feature,) = wear_features(asset_ids=[asset.pk], as_of=AS_OF)
+    assert feature.rate_per_day == pytest.approx(1_000) and feature.data_points == 11
+    assert feature.life_used == pytest.approx(10_000)
+
+
+def test_invalid_late_and_silent_readings(customer, site, catalogue):
+    model, _toner, _drum = catalogue
+    silent = AssetFactory(customer=customer, site=site, asset_model=model)
+    pages(silent, start=AS_OF - 200 * DAY, days=10)  # nothing in the 90-day window: no rate, no forecast
+    asset = AssetFactory(customer=customer, site=site, asset_model=model)
+    pages(asset, start=AS_OF - 10 * DAY, days=10, first=100_000, per_day=1_000)
+    Reading.objects.create(asset=asset, meter=Meter.TOTAL_PAGES, taken_at=AS_OF + DAY, value=900_000)  # the future
+    glitch = Reading.objects.get(asset=asset, taken_at=AS_OF - 5 * DAY)
+    glitch.value, glitch.invalidated_at = 5, AS_OF
+    glitch.save()
+    features = wear_features(asset_ids=[silent.pk, asset.pk], as_of=AS_OF)
+    assert [(feature.asset_id, feature.rate_per_day, feature.data_points) for feature in features] == [
+        (asset.pk, pytest.approx(1_000), 10)
+    ]
+
+
+def test_a_batch_of_customers_gives_what_each_gives_alone(customer, other_customer, site, catalogue):
+    fleet(customer, site, catalogue, 2)
+    fleet(other_customer, AssetFactory(customer=other_customer).site, catalogue, 3)
+    together = forecasts_compute(customer_ids=[customer.pk, other_customer.pk], as_of=AS_OF)
+    alone = [
+        *forecasts_compute(customer_id=customer.pk, as_of=AS_OF),
+        *forecasts_compute(customer_id=other_customer.pk, as_of=AS_OF),
+    ]
+
+    def key(row):
+        return (row.asset_id, row.part_type_id)
+
+    fields = ["kind", "method", "segment_started_at", "rate_per_day", "life_used", "predicted_on", "act_by"]
+    assert len(together) == 10
+    assert [[getattr(row, name) for name in fields] for row in sorted(together, key=key)] == [
+        [getattr(row, name) for name in fields] for row in sorted(alone, key=key)
+    ]
 
 
 def test_observed_lives_and_the_switch_to_empirical(customer, site, catalogue, provider):
