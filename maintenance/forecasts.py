@@ -645,7 +645,9 @@ def _segment_chunks(assets, types, customer_ids, asset_ids, as_of, lookback_days
     supplies = sorted({supply for _asset_id, supply in part_type_of})
     scope, scope_params = _scope_sql(customer_ids, asset_ids, assets)
     sql = LEVELS_SQL.format(scope=scope, supplies=_marks(supplies), micros=_micros_sql("l.taken_at"), concat=_concat())
-    with connection.cursor() as cursor:
+    # A server-side cursor on PostgreSQL (as QuerySet.iterator uses): the rows come a chunk at a time, so memory
+    # holds one chunk of levels, not the batch's.
+    with connection.chunked_cursor() as cursor:
         cursor.execute(sql, [*scope_params, *supplies, as_of - timedelta(days=lookback_days), as_of])
         while rows := cursor.fetchmany(STREAM_CHUNK_SIZE):
             rows = [row for row in rows if (row[0], row[1]) in part_type_of]
