@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "assets",
     "telemetry",
     "maintenance",
+    "contracts",
 ]
 
 MIDDLEWARE = [
