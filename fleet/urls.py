@@ -9,6 +9,7 @@ urlpatterns = [
     path("assets/", include("assets.urls")),
     path("telemetry/", include("telemetry.urls")),
     path("maintenance/", include("maintenance.urls")),
+    path("contracts/", include("contracts.urls")),
     path("api/v1/", include("fleet.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
