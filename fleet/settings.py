@@ -286,6 +286,8 @@ SPECTACULAR_SETTINGS = {
         "ErasureMethodEnum": "maintenance.choices.ErasureMethod",
         "StatutoryInspectionEnum": "maintenance.choices.StatutoryInspection",
         "InspectionResultEnum": "maintenance.choices.InspectionResult",
+        "ContractStatusEnum": "contracts.choices.ContractStatus",
+        "ComponentKindEnum": "contracts.choices.ComponentKind",
     },
 }
 

@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("assets.api.urls")),
     path("", include("telemetry.api.urls")),
     path("", include("maintenance.api.urls")),
+    path("", include("contracts.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "schema/swagger-ui/",
