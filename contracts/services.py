@@ -207,7 +207,8 @@ def contract_update(*, contract: Contract, by: User | None, **fields) -> Contrac
 def contract_transition(
     *, contract: Contract, to: str, by: User | None, end_date: datetime.date | None = None
 ) -> Contract:
-    """Move the contract to ``to`` along ``CONTRACT_TRANSITIONS``; ending sets ``end_date`` (default: today)."""
+    """Move the contract to ``to`` along ``CONTRACT_TRANSITIONS``. Ending sets ``end_date`` (default: today) and
+    ends on it every coverage and price component still open after it."""
     contract = Contract.objects.select_for_update().get(pk=contract.pk)
     if to not in CONTRACT_TRANSITIONS.get(contract.status, ()):
         raise ValidationError(
@@ -224,7 +225,25 @@ def contract_transition(
         _check_dates(contract.start_date, contract.end_date)
     contract.save()
     _audit(contract, contract=contract, action=AuditAction.CHANGED, before=before, by=by)
+    if to == ContractStatus.ENDED:
+        _close_at(contract, contract.end_date, by=by)
     return contract
+
+
+def _close_at(contract: Contract, last_day: datetime.date, *, by: User | None) -> None:
+    """End, on ``last_day``, every coverage and price component of the contract still open after it (audited)."""
+    after_end = Q(end_date__isnull=True) | Q(end_date__gt=last_day)
+    for coverage in ContractAsset.objects.filter(after_end, contract=contract, start_date__lte=last_day):
+        before = _snapshot(coverage)
+        coverage.end_date = last_day
+        coverage.save(update_fields=["end_date", "updated_at"])
+        _audit(coverage, contract=contract, action=AuditAction.CHANGED, before=before, by=by)
+    open_components = Q(valid_to__isnull=True) | Q(valid_to__gt=last_day)
+    for component in PriceComponent.objects.filter(open_components, contract=contract, valid_from__lte=last_day):
+        before = _snapshot(component)
+        component.valid_to = last_day
+        component.save(update_fields=["valid_to", "updated_at"])
+        _audit(component, contract=contract, action=AuditAction.CHANGED, before=before, by=by)
 
 
 # --- Coverage ---------------------------------------------------------------------------------------------------

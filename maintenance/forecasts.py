@@ -1096,7 +1096,7 @@ def forecasts_refresh(
     for chunk in forecast_chunks(customer_ids=customers, as_of=as_of, lives=lives):
         _upsert(chunk)
         written += len(chunk)
-    ReplacementForecast.objects.filter(asset__customer_id__in=customers).exclude(computed_at=as_of).delete()
+    ReplacementForecast.objects.filter(asset__customer_id__in=customers, computed_at__lt=as_of).delete()
     return written
 
 

@@ -84,8 +84,34 @@ def test_transitions_follow_the_table(contract, admin):
     assert (ended.status, ended.end_date) == (ContractStatus.ENDED, datetime.date(2026, 9, 30))
     with pytest.raises(ValidationError):
         contract_update(contract=ended, by=admin, title="Again")
-    statuses = [entry.changes["status"] for entry in AuditEntry.objects.filter(contract=contract).order_by("pk")[1:]]
+    statuses = [
+        entry.changes["status"]
+        for entry in AuditEntry.objects.filter(contract=contract, content_type__model="contract").order_by("pk")[1:]
+    ]
     assert statuses == [["draft", "active"], ["active", "suspended"], ["suspended", "ended"]]
+
+
+def test_ending_a_contract_ends_its_coverage_and_components(contract, customer, site, admin):
+    fee = component_add(contract=contract, by=admin, kind=ComponentKind.FIXED_FEE, name="Fee", amount=Decimal("1"))
+    later = component_add(
+        contract=contract,
+        by=admin,
+        kind=ComponentKind.FIXED_FEE,
+        name="Later",
+        amount=Decimal("2"),
+        valid_from=datetime.date(2026, 12, 1),
+    )
+    link = coverage_add(contract=contract, asset=AssetFactory(customer=customer, site=site), start_date=START, by=admin)
+    contract_transition(contract=contract, to=ContractStatus.ACTIVE, by=admin)
+    contract_transition(contract=contract, to=ContractStatus.ENDED, by=admin, end_date=datetime.date(2026, 9, 30))
+    for row in (fee, later, link):
+        row.refresh_from_db()
+    assert (fee.valid_to, link.end_date) == (datetime.date(2026, 9, 30), datetime.date(2026, 9, 30))
+    assert later.valid_to is None  # starts after the end: never priced, left as it was
+    changed = AuditEntry.objects.filter(
+        contract=contract, content_type__model="contractasset", action=AuditAction.CHANGED
+    )
+    assert [entry.changes["end_date"] for entry in changed] == [[None, "2026-09-30"]]
 
 
 def test_coverage_joins_and_leaves_mid_term(contract, customer, site, admin):

@@ -15,6 +15,7 @@ from maintenance.forecasts import (
     consumable_segments,
     forecast_settings_for,
     forecasts_compute,
+    forecasts_refresh,
     forecasts_write,
     supply_for_part_type,
     wear_features,
@@ -290,6 +291,19 @@ def test_write_upserts_and_removes_stale_rows(customer, other_customer, site, ca
         (first.pk, drum.pk),
     }
     assert ReplacementForecast.objects.filter(asset__customer=other_customer).count() == 1
+
+
+def test_refresh_upserts_and_removes_what_was_computed_before(customer, other_customer, site, catalogue):
+    kept, retired = fleet(customer, site, catalogue, 2)
+    fleet(other_customer, AssetFactory(customer=other_customer).site, catalogue, 1)
+    assert forecasts_refresh(customer_ids=[customer.pk, other_customer.pk], as_of=AS_OF) == 6
+    retired.status = "retired"
+    retired.save()
+    later = AS_OF + DAY
+    assert forecasts_refresh(customer_id=customer.pk, as_of=later) == 2
+    rows = ReplacementForecast.objects.filter(asset__customer=customer)
+    assert {(row.asset_id, row.computed_at) for row in rows} == {(kept.pk, later)}
+    assert ReplacementForecast.objects.filter(asset__customer=other_customer, computed_at=AS_OF).count() == 2
 
 
 def test_query_count_does_not_grow_with_assets(
