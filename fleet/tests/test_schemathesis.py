@@ -23,6 +23,9 @@ from assets import services
 from assets.choices import AssetStatus
 from assets.models import Asset, AssetModel, Manufacturer, PartType, Site
 from assets.tests.factories import AssetFactory, AssetModelFactory, PartTypeFactory, SiteFactory
+from contracts import services as contracts
+from contracts.choices import ComponentKind, ContractStatus
+from contracts.models import Contract
 from fleet.wsgi import application
 from maintenance import approvals, plans, supplies
 from maintenance.choices import (
@@ -52,7 +55,7 @@ from maintenance.models import (
 )
 from maintenance.tests.factories import ServiceLevelFactory, WorkOrderFactory
 from telemetry import keys
-from telemetry.choices import AlertRuleKind, Severity
+from telemetry.choices import AlertRuleKind, Meter, Severity
 from telemetry.models import Alert, AlertRule, CollectorKey, Reading
 from telemetry.tests.alert_factories import AlertFactory, AlertOccurrenceFactory, AlertRuleFactory
 from telemetry.tests.reading_factories import DiagnosticEventFactory, ReadingFactory
@@ -85,6 +88,8 @@ QUERY_IDS = {
     "assigned_to": "technicians",
     "part_type": "part-types",
 }
+# Path parameters of a row nested in the one that "id" names, with the collection of each parent's child ids.
+CHILD_IDS = {"coverage_id": "contract-coverage"}
 # Instants of the usage query and of ingest items, and the year of the registry's readings.
 INSTANT_FIELDS = ("start", "end", "taken_at", "occurred_at")
 READINGS_YEAR = 2024
@@ -132,17 +137,21 @@ def _ordered_period(query: dict) -> None:
         query["end"] = (start + datetime.timedelta(days=31)).isoformat()
 
 
-def reach_existing_row(case, ids: dict[str, list[int]]) -> None:
+def reach_existing_row(case, ids: dict[str, list[int] | dict[int, list[int]]]) -> None:
     """Point generated non-negative integer ids at existing rows, so writes and actions run on real objects.
 
-    Path ids, the query parameters of ``QUERY_IDS`` and the assets that ingest items name are mapped (an item
-    naming none gets one), and instants are moved near the readings (``_near_readings``). Every phase (examples,
-    coverage, fuzzing) goes through here. Negative and malformed ids stay as generated: they exercise the 404 and
-    rejection paths.
+    Path ids, the nested path ids of ``CHILD_IDS`` (onto the rows of the parent that the mapped ``id`` names), the
+    query parameters of ``QUERY_IDS`` and the assets that ingest items name are mapped (an item naming none gets
+    one), and instants are moved near the readings (``_near_readings``). Every phase (examples, coverage, fuzzing)
+    goes through here. Negative and malformed ids stay as generated: they exercise the 404 and rejection paths.
     """
     collection = case.path.removeprefix("/api/v1/").split("/")[0]
     if case.path_parameters and "id" in case.path_parameters:
         case.path_parameters["id"] = _existing(case.path_parameters["id"], ids.get(collection, []))
+        for name, target in CHILD_IDS.items():
+            if name in case.path_parameters:
+                children = ids[target].get(case.path_parameters["id"], [])
+                case.path_parameters[name] = _existing(case.path_parameters[name], children)
     if isinstance(case.query, dict):
         for name, target in QUERY_IDS.items():
             if name in case.query:
@@ -293,6 +302,53 @@ def _supplies(customers: list[Organisation], admin) -> None:
             supplies.supply_order_ship(order=order, by=admin, tracking="FUZZ-1")
 
 
+def _contracts(customers: list[Organisation], admin) -> None:
+    """Contracts: for each customer an active one with every kind of price component (a metered one with tiers),
+    its assets covered (one coverage ended) and an amendment, and a draft one without prices covering one asset
+    (every contract has coverage, which ``CHILD_IDS`` reaches)."""
+    start = datetime.date(2024, 1, 1)
+    for customer in customers:
+        contract = contracts.contract_create(
+            customer=customer,
+            title=f"{customer.name} managed print",
+            start_date=start,
+            baseline_monthly_cost=Decimal("120000"),
+            by=admin,
+        )
+        for kind, fields in (
+            (ComponentKind.FIXED_FEE, {"amount": Decimal("30000")}),
+            (ComponentKind.ASSET_FEE, {"amount": Decimal("1500")}),
+            (ComponentKind.SAVING_SHARE, {"share_percent": Decimal("20")}),
+            (ComponentKind.ONE_OFF, {"amount": Decimal("50000"), "charge_date": start}),
+        ):
+            contracts.component_add(contract=contract, kind=kind, name=f"Fuzz {kind}", by=admin, **fields)
+        contracts.component_add(
+            contract=contract,
+            kind=ComponentKind.METER_CHARGE,
+            name="Fuzz colour pages",
+            meter=Meter.COLOUR_PAGES,
+            amount=Decimal("8.5"),
+            allowance=Decimal("1000"),
+            tiers=[(Decimal("0"), Decimal("8.5")), (Decimal("5000"), Decimal("6"))],
+            by=admin,
+        )
+        assets = list(customer.assets.order_by("pk"))
+        coverages = [
+            contracts.coverage_add(contract=contract, asset=asset, start_date=start, by=admin) for asset in assets
+        ]
+        contracts.coverage_end(coverage=coverages[-1], end_date=datetime.date(2024, 6, 30), by=admin)
+        contracts.contract_transition(contract=contract, to=ContractStatus.ACTIVE, by=admin)
+        contracts.contract_amend(
+            contract=contract,
+            effective_date=datetime.date(2024, 7, 1),
+            description="Fuzz: a second asset fee",
+            adds=[{"kind": ComponentKind.ASSET_FEE, "name": "Fuzz asset fee 2", "amount": Decimal("500")}],
+            by=admin,
+        )
+        draft = contracts.contract_create(customer=customer, title=f"{customer.name} draft", start_date=start, by=admin)
+        contracts.coverage_add(contract=draft, asset=assets[0], start_date=start, by=admin)
+
+
 @pytest.fixture
 def registry(db, wsgi_keeps_test_connection):
     """A populated registry, real credentials (a provider admin's token, a collector key) and the ids of its rows."""
@@ -313,6 +369,7 @@ def registry(db, wsgi_keeps_test_connection):
     technician = member(provider, Role.TECHNICIAN, email="fuzz-technician@provider.example")
     _maintenance(provider, customers, admin, technician)
     _supplies(customers, admin)
+    _contracts(customers, admin)
     # The ingest key is left out of the collector-key ids, so that no generated revoke locks the ingest out.
     ingest_key, plaintext = keys.collector_key_create(customer=customers[0], name="Fuzz ingest")
     token = Token.objects.create(user=admin)
@@ -342,6 +399,11 @@ def registry(db, wsgi_keeps_test_connection):
             "supply-orders": list(SupplyOrder.objects.values_list("pk", flat=True)),
             "replacement-forecasts": list(ReplacementForecast.objects.values_list("pk", flat=True)),
             "technicians": [technician.pk],
+            "contracts": list(Contract.objects.values_list("pk", flat=True)),
+            "contract-coverage": {
+                contract.pk: [coverage.pk for coverage in contract.coverage.all()]
+                for contract in Contract.objects.prefetch_related("coverage")
+            },
         },
     }
 

@@ -1,17 +1,17 @@
 """Tenant isolation matrix: every API operation and every portal URL that takes an id, probed by outsiders.
 
-World A is the tenant under test: customer "ALPHAMARK" of provider P1, with two sites, an asset with history,
-its users, a fleet import of P1 for it, a meter reading, a diagnostic event, an alert rule of its own with an
-alert and its occurrence, a collector key, a service level and a business calendar of its own, a preventive plan
-and a statutory inspection record, a part installation, an erasure certificate, a pre-use inspection by its
-operator, a supply order and a replacement forecast of its asset's toner, and three work orders assigned to a
-world A technician of P1: one being worked on (with a checklist item, a part, a photo and a signature), one whose
-estimate waits for the customer's approval (which keeps it from moving on), and one completed (it has a
-completion report). The probers are everyone who must not reach it: each role of customer B (same provider), a
-P1 technician with no work orders (who sees only the work orders assigned to them), a P1 account manager assigned
-to customer B only, a provider admin and a service desk agent of a second provider P2, anonymous callers, and a
-collector key of customer B (API only: it may use the ingest endpoint, where naming world A's asset must be
-rejected, and is anonymous to every other operation).
+World A is the tenant under test: customer "ALPHAMARK" of provider P1, with two sites, an asset with history, its
+users, a fleet import of P1 for it, a meter reading, a diagnostic event, an alert rule of its own with an alert and
+its occurrence, a collector key, a service level and a business calendar of its own, a preventive plan and a
+statutory inspection record, a part installation, an erasure certificate, a pre-use inspection by its operator, a
+supply order and a replacement forecast of its asset's toner, a contract (with price components, an amendment and
+coverage of its asset), and three work orders assigned to a world A technician of P1: one being worked on (with a
+checklist item, a part, a photo and a signature), one whose estimate waits for the customer's approval (which keeps
+it from moving on), and one completed (it has a completion report). The probers are everyone who must not reach it:
+each role of customer B (same provider), a P1 technician with no work orders (who sees only the work orders assigned
+to them), a P1 account manager assigned to customer B only, a provider admin and a service desk agent of a second
+provider P2, anonymous callers, and a collector key of customer B (API only: it may use the ingest endpoint, where
+naming world A's asset must be rejected, and is anonymous to every other operation).
 
 Every API operation of the OpenAPI schema and every URL pattern with a parameter is listed in a table that says
 how it is probed: which object of world A fills the id and what a write sends. A schema operation or URL that
@@ -60,6 +60,9 @@ from assets import services
 from assets.choices import AssetCategory, AssetStatus, FleetImportStatus, Ownership
 from assets.models import Asset, AssetModel, FleetImport, Manufacturer, PartType, Site
 from assets.tests.factories import AssetFactory, AssetModelFactory, ManufacturerFactory, PartTypeFactory, SiteFactory
+from contracts import services as contract_services
+from contracts.choices import AllowanceScope, ComponentKind, ContractStatus, TaxCategory, TierMode
+from contracts.models import Contract, ContractAsset
 from fleet.views import FilteredListView
 from maintenance import approvals as maintenance_approvals
 from maintenance import plans as maintenance_plans
@@ -120,6 +123,8 @@ PROBERS: dict[str, Role | None] = {
 COLLECTOR_PROBERS = ("collector_key_b",)
 PORTAL_PROBERS = [name for name in PROBERS if name not in COLLECTOR_PROBERS]
 READING_AT = datetime.datetime(2024, 1, 15, tzinfo=datetime.UTC)
+CONTRACT_START = datetime.date(2024, 1, 1)
+COVERAGE_END = datetime.date(2024, 12, 31)
 
 
 @dataclass
@@ -157,7 +162,9 @@ class World:
     pre_use_inspection_a: PreUseInspection
     supply_order_a: SupplyOrder  # toner for asset_a, ordered by hand by customer A's admin
     forecast_a: ReplacementForecast  # asset_a's black toner runs out within the lists' default horizon
-    # The ids of work_order_a's own rows that fill the second parameter of nested API paths ("{item_id}": pk).
+    contract_a: Contract  # active, with a fixed fee, asset_a covered through 2024 and an amendment adding a fee
+    coverage_a: ContractAsset  # contract_a's coverage of asset_a (2024)
+    # The ids of world A's child rows that fill the second parameter of nested API paths ("{item_id}": pk).
     child_ids: dict[str, int] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
     authorizations: dict[str, str] = field(default_factory=dict)  # prober -> Authorization header
@@ -185,6 +192,7 @@ class World:
             "pre-use-inspections": {self.pre_use_inspection_a.pk},
             "supply-orders": {self.supply_order_a.pk},
             "replacement-forecasts": {self.forecast_a.pk},
+            "contracts": {self.contract_a.pk},
         }[collection]
 
 
@@ -367,6 +375,30 @@ def build_world() -> World:
     supply_order_a = maintenance_supplies.supply_order_create(
         asset=asset_a, part_type=part_type, source=SupplyOrderSource.MANUAL, by=a_admin, note=MARKER
     )
+    # Customer A's contract: a fixed fee, asset_a covered through 2024 (so that new coverage from 2025 is probed
+    # as a change that would succeed), active, and amended with a per-asset fee.
+    contract_a = contract_services.contract_create(
+        customer=customer_a, title=f"{MARKER} managed print", start_date=CONTRACT_START, by=p1_admin
+    )
+    contract_services.component_add(
+        contract=contract_a,
+        kind=ComponentKind.FIXED_FEE,
+        name=f"{MARKER} base fee",
+        amount=Decimal("30000"),
+        by=p1_admin,
+    )
+    coverage_a = contract_services.coverage_add(
+        contract=contract_a, asset=asset_a, start_date=CONTRACT_START, end_date=COVERAGE_END, by=p1_admin
+    )
+    contract_services.contract_transition(contract=contract_a, to=ContractStatus.ACTIVE, by=p1_admin)
+    contract_services.contract_amend(
+        contract=contract_a,
+        effective_date=datetime.date(2024, 7, 1),
+        description=f"{MARKER} per-asset fee",
+        adds=[{"kind": ComponentKind.ASSET_FEE, "name": f"{MARKER} asset fee", "amount": Decimal("1500")}],
+        by=p1_admin,
+    )
+    contract_a.refresh_from_db()
 
     customer_b = CustomerFactory(provider=p1, name="Bravo Logistics KK", code="bravo")
     site_b = SiteFactory(customer=customer_b, name="Bravo Depot")
@@ -407,7 +439,14 @@ def build_world() -> World:
         pre_use_inspection_a=pre_use_inspection_a,
         supply_order_a=supply_order_a,
         forecast_a=forecast_a,
-        child_ids={"{item_id}": checklist_item_a.pk, "{part_id}": part_a.pk, "{photo_id}": photo_a.pk},
+        contract_a=contract_a,
+        coverage_a=coverage_a,
+        child_ids={
+            "{item_id}": checklist_item_a.pk,
+            "{part_id}": part_a.pk,
+            "{photo_id}": photo_a.pk,
+            "{coverage_id}": coverage_a.pk,
+        },
     )
     organisations = {"customer_b": customer_b, "p1": p1, "p2": p2}
     homes = {
@@ -838,6 +877,44 @@ API_OPERATIONS: dict[tuple[str, str], ApiProbe] = {
         filters=(("customer", "customer_a"), ("site", "site_a"), ("asset", "asset_a"), ("part_type", "part_type")),
     ),
     ("GET", "/api/v1/replacement-forecasts/{id}/"): ApiProbe(READ, target="forecast_a"),
+    # Contracts: prices, read by the roles that see prices; every write needs MANAGE_CONTRACTS. {coverage_id} is
+    # contract_a's coverage of asset_a (World.child_ids).
+    ("GET", "/api/v1/contracts/"): ApiProbe(LIST, collection="contracts", filters=(("customer", "customer_a"),)),
+    ("POST", "/api/v1/contracts/"): ApiProbe(
+        CREATE,
+        body=lambda w: {"customer": w.customer_a.pk, "title": "Probe", "start_date": "2024-01-01"},
+        capability=Capability.MANAGE_CONTRACTS,
+    ),
+    ("GET", "/api/v1/contracts/{id}/"): ApiProbe(READ, target="contract_a"),
+    ("PATCH", "/api/v1/contracts/{id}/"): ApiProbe(
+        WRITE, target="contract_a", body=lambda w: {"title": "Probed", "payment_terms_days": 90}
+    ),
+    ("GET", "/api/v1/contracts/{id}/audit/"): ApiProbe(READ, target="contract_a"),
+    ("POST", "/api/v1/contracts/{id}/activate/"): ApiProbe(WRITE, target="contract_a"),
+    ("POST", "/api/v1/contracts/{id}/suspend/"): ApiProbe(WRITE, target="contract_a"),
+    ("POST", "/api/v1/contracts/{id}/end/"): ApiProbe(
+        WRITE, target="contract_a", body=lambda w: {"end_date": "2024-12-31"}
+    ),
+    ("POST", "/api/v1/contracts/{id}/components/"): ApiProbe(
+        WRITE,
+        target="contract_a",
+        body=lambda w: {"kind": ComponentKind.FIXED_FEE, "name": "Probe fee", "amount": "1"},
+    ),
+    ("POST", "/api/v1/contracts/{id}/coverage/"): ApiProbe(
+        WRITE, target="contract_a", body=lambda w: {"asset": w.asset_a.pk, "start_date": "2025-01-01"}
+    ),
+    ("POST", "/api/v1/contracts/{id}/coverage/{coverage_id}/end/"): ApiProbe(
+        WRITE, target="contract_a", body=lambda w: {"end_date": "2024-06-30"}
+    ),
+    ("POST", "/api/v1/contracts/{id}/amend/"): ApiProbe(
+        WRITE,
+        target="contract_a",
+        body=lambda w: {
+            "effective_date": "2024-10-01",
+            "description": "Probed",
+            "adds": [{"kind": ComponentKind.ONE_OFF, "name": "Probe", "amount": "1", "charge_date": "2024-10-01"}],
+        },
+    ),
 }
 
 
@@ -947,6 +1024,34 @@ def test_api_operation_keeps_world_a_out_of_reach(world, operation, prober):
 
 
 # --- Portal ---------------------------------------------------------------------------------------------------
+
+
+def _contract_terms_body(world: World) -> dict:
+    """The contract terms form, complete."""
+    return {
+        "title": "Probed",
+        "start_date": "2024-01-01",
+        "billing_day": 1,
+        "payment_terms_days": 60,
+        "auto_renew": "on",
+        "renewal_months": 12,
+        "notice_days": 90,
+        "credit_percent_per_breach": "0",
+        "credit_cap_percent": "0",
+    }
+
+
+def _component_form_body(world: World) -> dict:
+    """The price component form: a one-off charge."""
+    return {
+        "kind": ComponentKind.ONE_OFF,
+        "name": "Probe charge",
+        "amount": "1",
+        "charge_date": "2024-10-01",
+        "allowance_scope": AllowanceScope.POOLED,
+        "tier_mode": TierMode.GRADUATED,
+        "tax_category": TaxCategory.STANDARD,
+    }
 
 
 @dataclass(frozen=True)
@@ -1077,6 +1182,29 @@ PORTAL_URLS: dict[str, PortalProbe] = {
     "maintenance:supply_order_cancel": PortalProbe(
         "supply_order_a", methods=("POST",), body=lambda w: {"note": "Probed"}
     ),
+    # Contracts (the forms and buttons need MANAGE_CONTRACTS; every body is one P1's admin may send)
+    "contracts:contract_detail": PortalProbe("contract_a"),
+    "contracts:contract_edit": PortalProbe("contract_a", methods=("GET", "POST"), body=_contract_terms_body),
+    "contracts:contract_transition": PortalProbe(
+        "contract_a", methods=("POST",), body=lambda w: {"to": ContractStatus.SUSPENDED}
+    ),
+    "contracts:component_add": PortalProbe("contract_a", methods=("GET", "POST"), body=_component_form_body),
+    "contracts:coverage_add": PortalProbe(
+        "contract_a", methods=("GET", "POST"), body=lambda w: {"asset": w.asset_a.pk, "start_date": "2025-01-01"}
+    ),
+    "contracts:coverage_end": PortalProbe(
+        "contract_a", methods=("POST",), body=lambda w: {"coverage": w.coverage_a.pk, "end_date": "2024-06-30"}
+    ),
+    "contracts:amendment_create": PortalProbe(
+        "contract_a",
+        methods=("GET", "POST"),
+        body=lambda w: {
+            "effective_date": "2024-10-01",
+            "description": "Probed",
+            "add_component": "on",
+            **{f"new-{name}": value for name, value in _component_form_body(w).items() if name != "valid_from"},
+        },
+    ),
 }
 
 # URLs with parameters that name no tenant object, each with the reason and the test that covers it.
@@ -1129,6 +1257,8 @@ PORTAL_LISTS: tuple[str, ...] = (
     "maintenance:operator_report",
     "maintenance:supply_order_list",
     "maintenance:replacement_list",
+    "contracts:contract_list",
+    "contracts:contract_create",
     # Left out: maintenance:qr_labels_pdf (a PDF; maintenance/tests/test_qr.py covers its tenancy).
     # Left out: maintenance:supply_order_create (no single required capability: customers with REQUEST_SERVICE
     # and dispatching staff may order; maintenance/tests/test_supplies_web.py covers its tenancy).
@@ -1186,6 +1316,7 @@ PORTAL_CREATES: dict[str, Callable[[World], dict]] = {
         **_calendar_formsets(),
     },
     "maintenance:plan_create": _plan_form_body,
+    "contracts:contract_create": lambda w: {**_contract_terms_body(w), "customer": w.customer_a.pk},
 }
 
 
@@ -1407,6 +1538,17 @@ def test_world_a_work_orders_are_in_the_states_their_probes_need(world):
     approval = WorkOrder.objects.get(pk=world.approval_work_order_a.pk)
     assert (approval.status, approval.approval_status) == (WorkOrderStatus.ASSIGNED, ApprovalStatus.PENDING)
     assert WorkOrder.objects.get(pk=world.completed_work_order_a.pk).status == WorkOrderStatus.COMPLETED
+
+
+@pytest.mark.django_db
+def test_world_a_contract_is_open_to_the_changes_probed_on_it(world):
+    # Suspend, end, new components and amendments are probed on an active contract; new coverage of asset_a after
+    # its coverage through 2024 ends, and that coverage's end moved into 2024.
+    contract = Contract.objects.get(pk=world.contract_a.pk)
+    assert contract.status == ContractStatus.ACTIVE
+    assert contract.components.count() == 2 and contract.amendments.count() == 1
+    coverage = ContractAsset.objects.get(pk=world.coverage_a.pk)
+    assert (coverage.contract_id, coverage.asset_id, coverage.end_date) == (contract.pk, world.asset_a.pk, COVERAGE_END)
 
 
 @pytest.mark.django_db
