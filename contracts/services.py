@@ -39,7 +39,7 @@ CONTRACT_PREFIX = "CT"
 
 NOT_A_CUSTOMER = _("Choose a customer of this provider.")
 ENDS_BEFORE_START = _("The end date cannot be before the start date.")
-MOVE_NOT_ALLOWED = _("A %(from)s contract cannot become %(to)s.")
+MOVE_NOT_ALLOWED = _("A contract that is %(from)s cannot become %(to)s.")
 ENDED_CONTRACT = _("An ended contract cannot be changed.")
 ASSET_OF_ANOTHER_CUSTOMER = _("This asset belongs to another customer.")
 OUTSIDE_CONTRACT = _("The dates must lie within the contract's dates.")
