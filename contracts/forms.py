@@ -61,7 +61,6 @@ COMPONENT_FIELDS = (
 COMPONENT_DEFAULTED = ("amount", "allowance", "minimum_charge", "valid_from")
 
 TIER_INCOMPLETE = _("Enter both the units the tier starts from and its rate.")
-SERVICE_LEVEL_OF_ANOTHER_CUSTOMER = _("Choose the provider's default service level or one of this customer's.")
 ASSET_NOT_FOUND = _("No asset of this customer has the serial number or asset tag %(value)s.")
 ASSET_AMBIGUOUS = _("Several assets have the serial number or asset tag %(value)s: use the asset tag.")
 END_DATE_ONLY_WHEN_ENDING = _("An end date is given only when the contract ends.")
@@ -187,14 +186,6 @@ class ContractTermsForm(ServiceErrorsMixin, forms.Form):
         else:
             levels = selectors.contract_service_levels(user=user).filter(customer__isnull=True)
         self.fields["service_level"].queryset = levels
-
-    def clean(self):
-        cleaned = super().clean()
-        level = cleaned.get("service_level")
-        customer = self.contract.customer if self.contract is not None else cleaned.get("customer")
-        if level is not None and customer is not None and level.customer_id not in (None, customer.pk):
-            self.add_error("service_level", SERVICE_LEVEL_OF_ANOTHER_CUSTOMER)
-        return cleaned
 
     def service_arguments(self) -> dict:
         """``cleaned_data`` as ``contract_create``/``contract_update`` take it (no empty currency)."""

@@ -52,6 +52,7 @@ BASELINE_REQUIRED = _("A share of the saving needs the contract's baseline month
 TIERS_ONLY_METERED = _("Only per-unit and outcome charges have tiers.")
 TIERS_NOT_INCREASING = _("Each tier must start above the one before it, from 0 units or more.")
 NOT_A_NUMBER = _("Enter a number.")
+SERVICE_LEVEL_OF_ANOTHER_CUSTOMER = _("Choose the provider's default service level or one of this customer's.")
 EMPTY_AMENDMENT = _("An amendment must change something: end a component, add one, or change the coverage.")
 COMPONENT_OF_ANOTHER_CONTRACT = _("This component belongs to another contract.")
 ALREADY_ENDED = _("The component ends before the amendment takes effect.")
@@ -151,6 +152,15 @@ def _audit(
 # --- Contracts --------------------------------------------------------------------------------------------------
 
 
+def _check_service_level(contract: Contract) -> None:
+    """A contract names its provider's default service level or one of its customer's own."""
+    level = contract.service_level
+    if level is not None and (
+        level.provider_id != contract.provider_id or level.customer_id not in (None, contract.customer_id)
+    ):
+        raise ValidationError({"service_level": SERVICE_LEVEL_OF_ANOTHER_CUSTOMER})
+
+
 def _check_dates(start: datetime.date, end: datetime.date | None, field: str = "end_date") -> None:
     if end is not None and end < start:
         raise ValidationError({field: ENDS_BEFORE_START})
@@ -169,6 +179,7 @@ def contract_create(
     )
     contract.status = ContractStatus.DRAFT
     _check_dates(contract.start_date, contract.end_date)
+    _check_service_level(contract)
     contract.number = "pending"
     contract.full_clean(exclude=["number"])
     contract.number = next_number(
@@ -197,6 +208,7 @@ def contract_update(*, contract: Contract, by: User | None, **fields) -> Contrac
     for name, value in fields.items():
         setattr(contract, name, value)
     _check_dates(contract.start_date, contract.end_date)
+    _check_service_level(contract)
     contract.full_clean()
     contract.save()
     _audit(contract, contract=contract, action=AuditAction.CHANGED, before=before, by=by)

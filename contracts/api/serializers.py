@@ -2,7 +2,6 @@
 input serializers for the services in ``contracts.services``."""
 
 from django.db.models import QuerySet
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -16,8 +15,6 @@ from fleet.tenancy import visible
 from maintenance.api.sla import RowsField
 from maintenance.models import ServiceLevel
 from telemetry.choices import Meter
-
-SERVICE_LEVEL_OF_ANOTHER_CUSTOMER = _("Choose the provider's default service level or one of this customer's.")
 
 _visible_assets = visible(Asset.objects.all())
 
@@ -213,12 +210,6 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 # --- Input ------------------------------------------------------------------------------------------------------
 
 
-def _check_service_level(attrs: dict, customer: Organisation | None) -> None:
-    level = attrs.get("service_level")
-    if level is not None and customer is not None and level.customer_id not in (None, customer.pk):
-        raise serializers.ValidationError({"service_level": SERVICE_LEVEL_OF_ANOTHER_CUSTOMER})
-
-
 class ContractCreateSerializer(serializers.ModelSerializer):
     """Input of ``contract_create``: a draft contract of an active customer the user manages contracts for
     (``contract_customers``); the currency defaults to the customer's."""
@@ -231,10 +222,6 @@ class ContractCreateSerializer(serializers.ModelSerializer):
         fields = ["customer", *CONTRACT_TERMS]
         validators: list = []  # the service checks the combined rules
 
-    def validate(self, attrs):
-        _check_service_level(attrs, attrs.get("customer"))
-        return attrs
-
 
 class ContractUpdateSerializer(serializers.ModelSerializer):
     """Input of ``contract_update`` (PATCH): the terms given change; the currency only while a draft."""
@@ -245,10 +232,6 @@ class ContractUpdateSerializer(serializers.ModelSerializer):
         model = Contract
         fields = CONTRACT_TERMS
         validators: list = []
-
-    def validate(self, attrs):
-        _check_service_level(attrs, self.instance.customer if self.instance is not None else None)
-        return attrs
 
 
 class ContractEndSerializer(serializers.Serializer):

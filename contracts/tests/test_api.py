@@ -14,9 +14,9 @@ from accounts.choices import Role
 from accounts.tests.factories import CustomerFactory, ProviderFactory, member
 from assets.tests.factories import AssetFactory
 from contracts import services
-from contracts.api.serializers import SERVICE_LEVEL_OF_ANOTHER_CUSTOMER
 from contracts.choices import AuditAction, ComponentKind, ContractStatus
 from contracts.models import AuditEntry, Contract, ContractAmendment, ContractAsset, PriceComponent
+from contracts.services import SERVICE_LEVEL_OF_ANOTHER_CUSTOMER
 from maintenance.tests.factories import ServiceLevelFactory
 from telemetry.choices import Meter
 

@@ -271,3 +271,20 @@ def test_visibility_follows_the_customer(contract, customer, other_customer, cus
     assert AuditEntry.objects.visible_to(other_admin).count() == 0
     operator = member(customer, Role.CUSTOMER_OPERATOR)
     assert list(Contract.objects.visible_to(operator)) == []  # contracts belong to no site: not an operator's
+
+
+def test_a_contract_names_a_default_service_level_or_its_customers_own(contract, customer, other_customer, admin):
+    from maintenance.models import ServiceLevel
+
+    default = ServiceLevel.objects.create(provider_id=customer.provider_id, name="Standard")
+    own = ServiceLevel.objects.create(provider_id=customer.provider_id, customer=customer, name="Acme")
+    foreign = ServiceLevel.objects.create(provider_id=customer.provider_id, customer=other_customer, name="Other")
+    assert contract_update(contract=contract, by=admin, service_level=default).service_level == default
+    assert contract_update(contract=contract, by=admin, service_level=own).service_level == own
+    with pytest.raises(ValidationError) as error:
+        contract_update(contract=contract, by=admin, service_level=foreign)
+    assert "service_level" in error.value.message_dict
+    with pytest.raises(ValidationError):
+        contract_create(customer=customer, title="X", start_date=START, service_level=foreign, by=admin)
+    contract.refresh_from_db()
+    assert contract.service_level == own
