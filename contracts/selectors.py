@@ -155,6 +155,25 @@ def contract_detail(*, user: User) -> QuerySet[Contract]:
     return _priced(Contract.objects.all(), user).select_related("customer", "provider", "service_level")
 
 
+def contract_api_detail(*, user) -> QuerySet[Contract]:
+    """``contract_list`` (scoped, annotated) with the service level, the components and their tiers, the coverage
+    and the amendments that the detail response nests."""
+    return (
+        contract_list(user=user)
+        .select_related("service_level")
+        .prefetch_related(
+            Prefetch(
+                "components",
+                queryset=PriceComponent.objects.select_related("amendment").prefetch_related(
+                    Prefetch("tiers", queryset=PriceTier.objects.order_by("from_units"))
+                ),
+            ),
+            Prefetch("coverage", queryset=ContractAsset.objects.select_related("asset")),
+            Prefetch("amendments", queryset=ContractAmendment.objects.select_related("created_by")),
+        )
+    )
+
+
 def contract_customers(*, user: User) -> QuerySet[Organisation]:
     """The customers the user may open a contract for: those they see, when they manage contracts; else none."""
     if not may_manage_contracts(user):

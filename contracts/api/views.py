@@ -15,7 +15,6 @@ without the capability a 403.
 - ``POST /contracts/{id}/amend/``: an amendment (components ended and added, assets in and out).
 """
 
-from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -41,8 +40,8 @@ from contracts.api.serializers import (
     PriceComponentSerializer,
 )
 from contracts.choices import ContractStatus
-from contracts.models import Contract, ContractAmendment, ContractAsset, PriceComponent, PriceTier
-from contracts.selectors import ContractFilterSet, audit_list, contract_list
+from contracts.models import Contract, ContractAsset, PriceComponent
+from contracts.selectors import ContractFilterSet, audit_list, contract_api_detail, contract_list
 from fleet.api.views import TenantViewSetMixin
 
 WRITE_ACTIONS = (
@@ -56,25 +55,6 @@ WRITE_ACTIONS = (
     "coverage_end",
     "amend",
 )
-
-
-def contract_api_detail(*, user) -> QuerySet[Contract]:
-    """``contract_list`` (scoped, annotated) with the service level, the components and their tiers, the coverage
-    and the amendments that the detail response nests."""
-    return (
-        contract_list(user=user)
-        .select_related("service_level")
-        .prefetch_related(
-            Prefetch(
-                "components",
-                queryset=PriceComponent.objects.select_related("amendment").prefetch_related(
-                    Prefetch("tiers", queryset=PriceTier.objects.order_by("from_units"))
-                ),
-            ),
-            Prefetch("coverage", queryset=ContractAsset.objects.select_related("asset")),
-            Prefetch("amendments", queryset=ContractAmendment.objects.select_related("created_by")),
-        )
-    )
 
 
 # The status moves without input still answer 400 when the contract's status does not allow the move.
