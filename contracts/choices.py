@@ -73,3 +73,75 @@ class AuditAction(models.TextChoices):
     CREATED = "created", pgettext_lazy("audit action", "Created")
     CHANGED = "changed", _("Changed")
     DELETED = "deleted", _("Deleted")
+
+
+# --- Billing ------------------------------------------------------------------------------------------------------
+
+
+class TaxRounding(models.TextChoices):
+    """How the tax of each rate is rounded to the currency's minor unit (once per rate, on the invoice)."""
+
+    DOWN = "down", _("Round down (truncate)")
+    HALF_UP = "half_up", _("Round half up")
+    UP = "up", _("Round up")
+
+
+TAX_ROUNDING_MODES = {"down": "ROUND_DOWN", "half_up": "ROUND_HALF_UP", "up": "ROUND_UP"}
+
+# EN 16931 VAT category codes (UNTDID 5305) of the tax categories: S standard, E exempt, O outside the scope.
+TAX_CATEGORY_CODES: dict[str, str] = {
+    TaxCategory.STANDARD: "S",
+    TaxCategory.REDUCED: "S",
+    TaxCategory.EXEMPT: "E",
+    TaxCategory.OUT_OF_SCOPE: "O",
+}
+
+
+class BillingRunStatus(models.TextChoices):
+    RUNNING = "running", _("Drafting")
+    DRAFTED = "drafted", _("In review")
+    FINALISING = "finalising", _("Finalising")
+    FINALISED = "finalised", pgettext_lazy("billing run status", "Finalised")
+    FAILED = "failed", _("Finished with errors")
+
+
+class RunItemStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class InvoiceKind(models.TextChoices):
+    INVOICE = "invoice", pgettext_lazy("document kind", "Invoice")
+    CREDIT_NOTE = "credit_note", _("Credit note")
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", pgettext_lazy("invoice status", "Draft")
+    FINALISED = "finalised", pgettext_lazy("invoice status", "Finalised")
+
+
+class LineKind(models.TextChoices):
+    """What an invoice line bills: the component kinds, billable work and service credits."""
+
+    FIXED_FEE = "fixed_fee", _("Fixed fee")
+    ASSET_FEE = "asset_fee", _("Fee per asset")
+    METER_CHARGE = "meter_charge", _("Usage charge")
+    OUTCOME_CHARGE = "outcome_charge", _("Outcome charge")
+    MINIMUM_TOP_UP = "minimum_top_up", _("Minimum charge top-up")
+    SAVING_SHARE = "saving_share", _("Saving share")
+    ONE_OFF = "one_off", _("One-off charge")
+    BILLABLE_WORK = "billable_work", _("Billable work")
+    SERVICE_CREDIT = "service_credit", _("Service credit")
+
+
+class PaymentStatus(models.TextChoices):
+    OPEN = "open", pgettext_lazy("payment status", "Open")
+    PARTLY_PAID = "partly_paid", _("Partly paid")
+    PAID = "paid", _("Paid")
+    OVERDUE = "overdue", _("Overdue")
+
+
+class PaymentSource(models.TextChoices):
+    MANUAL = "manual", _("Recorded by hand")
+    BANK_CSV = "bank_csv", _("Bank statement import")
