@@ -786,6 +786,23 @@ class InvoiceEvent(models.Model):
         return f"{self.invoice_id} {self.action}"
 
 
+class InvoiceDelivery(models.Model):
+    """How a finalised document reached the customer: e-mailed once, to whom."""
+
+    invoice = models.OneToOneField(
+        Invoice, verbose_name=_("invoice"), on_delete=models.CASCADE, related_name="delivery"
+    )
+    emailed_at = models.DateTimeField(_("e-mailed at"), null=True, blank=True)
+    recipients = models.JSONField(_("recipients"), default=list)
+
+    class Meta:
+        verbose_name = _("invoice delivery")
+        verbose_name_plural = _("invoice deliveries")
+
+    def __str__(self) -> str:
+        return f"{self.invoice} · {self.emailed_at or '-'}"
+
+
 class ReceivableQuerySet(TenantQuerySet):
     tenant_path = "invoice__customer"
 
@@ -800,7 +817,6 @@ class Receivable(models.Model):
     paid_amount = models.DecimalField(
         _("paid"), max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, default=Decimal(0)
     )
-    emailed_at = models.DateTimeField(_("e-mailed at"), null=True, blank=True)
     last_reminder_at = models.DateTimeField(_("last reminder at"), null=True, blank=True)
     reminders_sent = models.PositiveSmallIntegerField(_("reminders sent"), default=0)
 
