@@ -2,7 +2,18 @@
 
 from django.contrib import admin
 
-from contracts.models import AuditEntry, Contract, ContractAmendment, ContractAsset, PriceComponent, PriceTier
+from contracts.models import (
+    AuditEntry,
+    BillingRun,
+    BillingSettings,
+    Contract,
+    ContractAmendment,
+    ContractAsset,
+    Invoice,
+    InvoiceEvent,
+    PriceComponent,
+    PriceTier,
+)
 
 
 class PriceTierInline(admin.TabularInline):
@@ -52,3 +63,41 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Billing records are written by the billing services only; the admin site shows them."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(BillingSettings)
+class BillingSettingsAdmin(admin.ModelAdmin):
+    list_display = ["provider", "tax_rounding", "review_days", "reminder_interval_days"]
+    raw_id_fields = ["provider"]
+
+
+@admin.register(BillingRun)
+class BillingRunAdmin(ReadOnlyAdmin):
+    list_display = ["provider", "year", "month", "status", "attempts", "started_at", "finished_at"]
+    list_filter = ["status"]
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    list_display = ["number", "kind", "customer", "year", "month", "currency", "total", "status"]
+    list_filter = ["status", "kind", "currency"]
+    search_fields = ["number", "customer__name"]
+
+
+@admin.register(InvoiceEvent)
+class InvoiceEventAdmin(ReadOnlyAdmin):
+    list_display = ["invoice", "action", "by", "at"]
+    list_filter = ["action"]

@@ -398,3 +398,45 @@ def seed_contracts(context: DemoContext) -> None:
                     state = "created"
                 lines.append(f"{_summary(contract)} {state}")
         context.log(f"contracts: {customer.name}: {'; '.join(lines)}")
+
+
+# --- Invoices -----------------------------------------------------------------------------------------------------
+
+INVOICE_MONTHS = 12
+ISSUE_DAY = 4  # the run starts on the 1st; drafts are reviewed for three days and finalised on the 4th
+
+
+def seed_invoices(context: DemoContext) -> None:
+    """Twelve months of finalised invoices: the provider's run of each of the twelve months before the demo's month,
+    oldest first (so that each month starts from the counters the one before froze), drafted and then finalised on
+    the 4th of the month after. Only the latest month's documents are rendered now (the older ones render when first
+    downloaded); nothing is e-mailed. A month whose run is finalised is kept as it is."""
+    from contracts.billing import billing_run_draft_batch, billing_run_finalise, billing_run_start, invoice_documents
+    from contracts.choices import BillingRunStatus
+    from contracts.models import BillingRun, Invoice
+
+    provider = Organisation.objects.filter(code=PROVIDER_CODE).first()
+    if provider is None:
+        return
+    admin = Membership.objects.filter(organisation=provider, role=Role.PROVIDER_ADMIN).select_related("user").first()
+    by = admin.user if admin else None
+    first_of_month = context.today.replace(day=1)
+    for months_ago in range(INVOICE_MONTHS, 0, -1):
+        period = _months_after(first_of_month, -months_ago)
+        issued = _months_after(period, 1).replace(day=ISSUE_DAY)
+        run = BillingRun.objects.filter(provider=provider, year=period.year, month=period.month).first()
+        if run is not None and run.status == BillingRunStatus.FINALISED:
+            continue
+        run = billing_run_start(provider=provider, year=period.year, month=period.month, by=by, today=issued)
+        # The demo's steps run in a transaction, where the run's queued batches wait for the commit: draft here (the
+        # batches find nothing pending afterwards).
+        billing_run_draft_batch(run_id=run.pk, customer_ids=run.items.values_list("customer_id", flat=True))
+        billing_run_finalise(run=run, by=by, today=issued, deliver=False)
+    latest = _months_after(first_of_month, -1)
+    invoices = Invoice.objects.filter(provider=provider, status="finalised")
+    for invoice in invoices.filter(year=latest.year, month=latest.month, pdf=""):
+        invoice_documents(invoice)
+    context.log(
+        f"invoices: {invoices.count()} finalised over {INVOICE_MONTHS} months, "
+        f"latest {', '.join(invoices.order_by('-year', '-month', 'number').values_list('number', flat=True)[:3])}"
+    )

@@ -220,6 +220,8 @@ CELERY_TIMEZONE = os.environ.get("BEAT_TIME_ZONE", "Asia/Tokyo")
 # The nightly replacement forecasts recompute customers in batches of at most this many in-service assets: one
 # set-based pass per batch (larger batches are faster per asset; memory grows with the batch's wear parts).
 FORECAST_BATCH_ASSETS = int(os.environ.get("FORECAST_BATCH_ASSETS", "100000"))
+# The monthly billing run drafts customers in batches of this many per task (contracts.billing).
+BILLING_BATCH_CUSTOMERS = int(os.environ.get("BILLING_BATCH_CUSTOMERS", "25"))
 # The whole beat schedule lives here; later apps add their periodic sweeps.
 CELERY_BEAT_SCHEDULE: dict = {
     # Replacement forecasts: recompute them in batches of customers, then ship or replace what is due, one task
@@ -234,6 +236,19 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "maintenance.plans.preventive_plans_task",
         "schedule": crontab(hour=2, minute=30),
         "options": {"expires": 6 * 3600},
+    },
+    # Billing: start each provider's run of the month just ended, and finalise drafts whose review period has
+    # passed (contracts.billing.billing_sweep), daily.
+    "contracts-billing-sweep": {
+        "task": "contracts.tasks.billing_sweep_task",
+        "schedule": crontab(hour=6, minute=0),
+        "options": {"expires": 12 * 3600},
+    },
+    # Payment reminders for overdue invoices, at most once per the provider's reminder interval, daily.
+    "contracts-payment-reminders": {
+        "task": "contracts.tasks_receivables.payment_reminders_task",
+        "schedule": crontab(hour=9, minute=0),
+        "options": {"expires": 12 * 3600},
     },
     # Silent devices, owed work orders and alert e-mail digests (telemetry.alerts.alerts_sweep).
     "telemetry-alerts-sweep": {

@@ -450,3 +450,16 @@ class _Series:
         """Rule 4: no reading at or before the start; the ledger begins at the first reading after it."""
         first = bisect_right(self.times, start)
         return _Counter(self.values[first], self.adjusted[first], CounterSource.READING, False, frozenset({first}))
+
+
+def freeze_boundaries(entries: Iterable[tuple[int, str, datetime, Decimal, bool]], *, reference: str) -> None:
+    """Freeze counters at period boundaries: ``(asset_id, meter, at, value, estimated)`` rows, written by a
+    finalised invoice (``reference``) so that the period starting ``at`` starts from them (see the module rules).
+
+    A boundary already frozen is kept as it is: the first document to freeze it wins.
+    """
+    rows = [
+        MeterBoundary(asset_id=asset_id, meter=meter, at=at, value=value, estimated=estimated, reference=reference)
+        for asset_id, meter, at, value, estimated in entries
+    ]
+    MeterBoundary.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
