@@ -42,6 +42,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.choices import OrganisationKind, Role
 from accounts.models import Membership, Organisation, User
+from accounts.validators import validate_tax_registration_number
 from contracts.choices import BillingRunStatus, InvoiceKind, InvoiceStatus, RunItemStatus
 from contracts.models import (
     BillingRun,
@@ -310,6 +311,8 @@ def finalise_invoice(
         if invoice.is_final:
             return invoice
         provider = invoice.provider
+        if provider.tax_registration_number:  # printed on the invoice: it must be a valid number
+            validate_tax_registration_number(provider.tax_registration_number, provider.country)
         issue_date = today or timezone.localdate(timezone=time_zone(provider.time_zone))
         credit_note = invoice.kind == InvoiceKind.CREDIT_NOTE
         invoice.number = next_number(

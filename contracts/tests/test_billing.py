@@ -345,3 +345,14 @@ def test_finalising_part_of_a_run_keeps_the_rest_in_review(
     assert run.status == BillingRunStatus.DRAFTED
     assert Invoice.objects.get(customer=customer).finalised_by == admin
     assert Invoice.objects.get(customer=other_customer).status == InvoiceStatus.DRAFT
+
+
+def test_an_invalid_registration_number_stops_finalisation(customer, billed):
+    invoice = nov_invoice(customer)
+    type(customer.provider).objects.filter(pk=customer.provider_id).update(tax_registration_number="T5835678256247")
+    with pytest.raises(ValidationError) as error:
+        finalise_invoice(invoice_id=invoice.pk, today=DEC_1, deliver=False)
+    assert "tax_registration_number" in error.value.message_dict
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.number) == (InvoiceStatus.DRAFT, "")
+    assert not InvoiceSequence.objects.filter(last_number__gt=0).exists()
