@@ -43,7 +43,14 @@ from django.utils.translation import gettext_lazy as _
 from accounts.choices import OrganisationKind, Role
 from accounts.models import Membership, Organisation, User
 from accounts.validators import validate_tax_registration_number
-from contracts.choices import BillingRunStatus, InvoiceKind, InvoiceStatus, RunItemStatus
+from contracts.choices import (
+    CREDIT_NOTE_PREFIX,
+    INVOICE_PREFIX,
+    BillingRunStatus,
+    InvoiceKind,
+    InvoiceStatus,
+    RunItemStatus,
+)
 from contracts.models import (
     BillingRun,
     BillingRunItem,
@@ -68,12 +75,10 @@ from contracts.rating import (
     rate_customer,
     tax_totals,
 )
+from contracts.receivables import refresh_receivable
 from fleet.money import minor_units
 from maintenance.services import next_number
 from telemetry.usage import freeze_boundaries, time_zone
-
-INVOICE_PREFIX = "INV"
-CREDIT_NOTE_PREFIX = "CN"
 
 BAD_PERIOD = _("Enter a period as YYYY-MM.")
 FUTURE_PERIOD = _("A period can be billed only once it has ended.")
@@ -329,7 +334,9 @@ def finalise_invoice(
         invoice.finalised_at = timezone.now()
         invoice.finalised_by = by
         invoice.save()
-        if not credit_note:
+        if credit_note:
+            refresh_receivable(invoice.corrects)  # what the corrected invoice still owes has changed
+        else:
             Receivable.objects.create(invoice=invoice)
             _freeze_counters(invoice)
         InvoiceDelivery.objects.create(invoice=invoice)

@@ -111,6 +111,11 @@ class RunItemStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
+# Number prefixes of the two gapless series (per provider and year of issue): INV-2026-000001, CN-2026-000001.
+INVOICE_PREFIX = "INV"
+CREDIT_NOTE_PREFIX = "CN"
+
+
 class InvoiceKind(models.TextChoices):
     INVOICE = "invoice", pgettext_lazy("document kind", "Invoice")
     CREDIT_NOTE = "credit_note", _("Credit note")

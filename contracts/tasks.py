@@ -8,7 +8,10 @@ killed worker held run again on another worker; it drafts only the customers sti
 from celery import shared_task
 
 from accounts.models import Organisation, User
-from contracts import billing
+from contracts import (
+    billing,
+    tasks_receivables,  # noqa: F401 - registers payment_reminders_task with the workers
+)
 from contracts.models import BillingRun
 
 

@@ -356,3 +356,13 @@ def test_an_invalid_registration_number_stops_finalisation(customer, billed):
     invoice.refresh_from_db()
     assert (invoice.status, invoice.number) == (InvoiceStatus.DRAFT, "")
     assert not InvoiceSequence.objects.filter(last_number__gt=0).exists()
+
+
+def test_a_fully_credited_invoice_owes_nothing(customer, billed, provider_admin):
+    invoice = finalise_invoice(invoice_id=nov_invoice(customer).pk, today=DEC_1, deliver=False)
+    lines = {line.pk: line.amount for line in invoice.lines.all()}
+    note = credit_note_create(invoice=invoice, lines=lines, reason="Billed in error", by=provider_admin)
+    assert note.total == invoice.total
+    assert Receivable.objects.get(invoice=invoice).status == "open"  # a draft credit note changes nothing
+    finalise_invoice(invoice_id=note.pk, today=DEC_1, deliver=False)
+    assert Receivable.objects.get(invoice=invoice).status == "paid"
