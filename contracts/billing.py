@@ -452,7 +452,7 @@ def credit_note_create(*, invoice: Invoice, lines: dict[int, Decimal], reason: s
             line = originals.get(line_id)
             if line is None:
                 raise ValidationError({"lines": LINE_OF_ANOTHER_INVOICE})
-            if not isinstance(amount, Decimal) or amount <= 0 or -amount.as_tuple().exponent > places:
+            if not isinstance(amount, Decimal) or amount <= 0 or amount != amount.quantize(Decimal(1).scaleb(-places)):
                 raise ValidationError({"lines": BAD_AMOUNT % {"places": places}})
             left = line.amount - credited.get(line_id, Decimal(0))
             if amount > left:
