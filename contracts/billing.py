@@ -558,16 +558,22 @@ def billing_run_start(
     by: User | None = None,
     finalize: bool = False,
     today: datetime.date | None = None,
+    customer_ids: Iterable[int] | None = None,
 ) -> BillingRun:
     """Open (or reopen) the provider's run of a month and queue its customers in batches; returns the run.
 
-    Only an ended month can be billed. Re-starting a period re-drafts its pending and failed customers and its
-    drafts; customers whose invoices are all finalised are marked done without being rated again.
+    Only an ended month can be billed. Re-starting a period re-drafts its customers' drafts (finalised invoices
+    stay as they are). ``customer_ids`` limits what is (re)queued to those customers (an account manager's); the
+    run's other customers keep their state.
     """
     today = today or timezone.localdate(timezone=time_zone(provider.time_zone))
     if (year, month) >= (today.year, today.month):
         raise ValidationError({"period": FUTURE_PERIOD})
-    customer_ids = customers_to_bill(provider.pk, year, month)
+    wanted = customers_to_bill(provider.pk, year, month)
+    if customer_ids is not None:
+        allowed = set(customer_ids)
+        wanted = [customer_id for customer_id in wanted if customer_id in allowed]
+    customer_ids = wanted
     with transaction.atomic():
         run, created = BillingRun.objects.select_for_update().get_or_create(
             provider=provider,
@@ -587,7 +593,9 @@ def billing_run_start(
             [BillingRunItem(run=run, customer_id=customer_id) for customer_id in customer_ids],
             ignore_conflicts=True,
         )
-        run.items.exclude(status=RunItemStatus.PENDING).update(status=RunItemStatus.PENDING, message="")
+        run.items.filter(customer_id__in=customer_ids).exclude(status=RunItemStatus.PENDING).update(
+            status=RunItemStatus.PENDING, message=""
+        )
         transaction.on_commit(lambda: _queue_batches(run.pk, customer_ids))
     return run
 

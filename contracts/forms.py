@@ -8,6 +8,7 @@ service levels, assets, components and coverages are limited to what the user se
 
 import datetime
 import re
+from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -19,10 +20,11 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import User
 from assets.models import Asset
 from contracts import selectors
+from contracts.billing import NOTHING_TO_CREDIT, OVER_CREDITED, parse_period
 from contracts.choices import ContractStatus
-from contracts.models import Contract, ContractAsset, PriceComponent
+from contracts.models import Contract, ContractAsset, Invoice, Payment, PriceComponent
 from fleet.filters import MAX_RENDERED_CHOICES
-from fleet.money import Currency
+from fleet.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, Currency, minor_units, money_format
 
 TIER_ROWS = 4
 
@@ -371,3 +373,110 @@ class AmendmentForm(ServiceErrorsMixin, forms.Form):
         ``ServiceErrorsMixin``."""
         renamed = {"asset": "assets_in", "start_date": "effective_date", "valid_from": "effective_date"}
         return super().error_field(renamed.get(name, name))
+
+
+# --- Billing -----------------------------------------------------------------------------------------------------
+
+
+class BillingRunStartForm(ServiceErrorsMixin, forms.Form):
+    """The month to bill (YYYY-MM, an ended month: the service checks) and, for staff who bill every customer,
+    whether the run finalises its invoices as soon as they are drafted."""
+
+    period = forms.CharField(
+        label=_("Period"), max_length=7, help_text=_("The month to bill, as YYYY-MM (for example 2025-11).")
+    )
+    finalize = forms.BooleanField(
+        label=_("Finalise the invoices as soon as they are drafted (no review)"), required=False
+    )
+
+    def __init__(self, *args, user: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        last_month = timezone.localdate().replace(day=1) - datetime.timedelta(days=1)
+        self.fields["period"].initial = f"{last_month:%Y-%m}"
+        if not selectors.bills_every_customer(user):
+            del self.fields["finalize"]
+
+    def clean_period(self) -> tuple[int, int]:
+        try:
+            return parse_period(self.cleaned_data["period"])
+        except ValidationError as error:
+            raise ValidationError(error.message_dict["period"]) from None
+
+
+class CreditNoteForm(ServiceErrorsMixin, forms.Form):
+    """A credit note of a finalised invoice: for each line with something left to credit, the net amount to
+    credit (empty: none; at most what is left, in the currency's minor units), and the reason."""
+
+    reason = forms.CharField(label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, invoice: Invoice, left: dict[int, Decimal], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.invoice = invoice
+        self.left = left
+        places = minor_units(invoice.currency)
+        self.lines = [line for line in invoice.lines.all() if left.get(line.pk, Decimal(0)) > 0]
+        for line in self.lines:
+            self.fields[self.line_field(line.pk)] = forms.DecimalField(
+                label=f"{line.position}. {line.description}",
+                required=False,
+                min_value=Decimal(0),
+                max_digits=MONEY_MAX_DIGITS,
+                decimal_places=places,
+                help_text=_("At most %(left)s") % {"left": money_format(left[line.pk], invoice.currency)},
+            )
+
+    @staticmethod
+    def line_field(line_id: int) -> str:
+        return f"line_{line_id}"
+
+    @property
+    def line_fields(self) -> list[forms.BoundField]:
+        return [self[self.line_field(line.pk)] for line in self.lines]
+
+    def clean(self):
+        cleaned = super().clean()
+        chosen = {}
+        for line in self.lines:
+            name = self.line_field(line.pk)
+            amount = cleaned.get(name)
+            if not amount:
+                continue
+            if amount > self.left[line.pk]:
+                self.add_error(name, OVER_CREDITED % {"left": money_format(self.left[line.pk], self.invoice.currency)})
+                continue
+            chosen[line.pk] = amount
+        if not chosen and not self.errors:
+            self.add_error(None, NOTHING_TO_CREDIT)
+        cleaned["lines"] = chosen
+        return cleaned
+
+    def error_field(self, name: str) -> str | None:
+        """The service's ``lines`` errors name no line: they go on the form as a whole."""
+        return None if name == "lines" else super().error_field(name)
+
+
+class PaymentForm(ServiceErrorsMixin, forms.Form):
+    """Money received against a finalised invoice (``contracts.receivables.record_payment`` checks the amount
+    against what is outstanding and the currency's minor units, and the date against today)."""
+
+    amount = forms.DecimalField(label=_("Amount"), max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES)
+    paid_on = forms.DateField(label=_("Paid on"), widget=_date_widget())
+    reference = forms.CharField(
+        label=_("Reference"), required=False, max_length=Payment._meta.get_field("reference").max_length
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["paid_on"].initial = timezone.localdate()
+
+
+class PaymentImportForm(ServiceErrorsMixin, forms.Form):
+    """A bank statement (CSV, UTF-8 or Shift_JIS) whose rows name the invoices they pay."""
+
+    file = forms.FileField(
+        label=_("Bank statement (CSV)"),
+        help_text=_(
+            "Columns transaction_id, date (YYYY-MM-DD), amount, currency, reference (holding the invoice number) "
+            "and payer_name; Japanese headers are understood too."
+        ),
+    )

@@ -303,6 +303,9 @@ SPECTACULAR_SETTINGS = {
         "InspectionResultEnum": "maintenance.choices.InspectionResult",
         "ContractStatusEnum": "contracts.choices.ContractStatus",
         "ComponentKindEnum": "contracts.choices.ComponentKind",
+        "InvoiceKindEnum": "contracts.choices.InvoiceKind",
+        "InvoiceStatusEnum": "contracts.choices.InvoiceStatus",
+        "BillingRunStatusEnum": "contracts.choices.BillingRunStatus",
     },
 }
 

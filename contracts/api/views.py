@@ -15,19 +15,27 @@ without the capability a 403.
 - ``POST /contracts/{id}/amend/``: an amendment (components ended and added, assets in and out).
 """
 
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from accounts.models import Organisation
 from accounts.roles import Capability
 from contracts import services
 from contracts.api.serializers import (
     AmendmentInputSerializer,
     AmendmentSerializer,
     AuditEntrySerializer,
+    BillingRunCreateSerializer,
+    BillingRunDetailSerializer,
+    BillingRunSerializer,
     ComponentInputSerializer,
     ContractCreateSerializer,
     ContractDetailSerializer,
@@ -37,12 +45,36 @@ from contracts.api.serializers import (
     CoverageEndSerializer,
     CoverageInputSerializer,
     CoverageSerializer,
+    CreditNoteInputSerializer,
+    InvoiceDetailSerializer,
+    InvoiceSerializer,
     PriceComponentSerializer,
 )
-from contracts.choices import ContractStatus
-from contracts.models import Contract, ContractAsset, PriceComponent
-from contracts.selectors import ContractFilterSet, audit_list, contract_api_detail, contract_list
+from contracts.billing import billing_run_finalise, billing_run_start, credit_note_create, finalise_invoice
+from contracts.choices import BillingRunStatus, ContractStatus
+from contracts.models import BillingRun, Contract, ContractAsset, Invoice, PriceComponent
+from contracts.selectors import (
+    FINALIZE_NEEDS_WHOLE_PROVIDER,
+    RUN_NOT_IN_REVIEW,
+    BillingRunFilterSet,
+    ContractFilterSet,
+    InvoiceFilterSet,
+    audit_list,
+    billing_customer_ids,
+    billing_run_list,
+    bills_every_customer,
+    contract_api_detail,
+    contract_list,
+    invoice_detail,
+    invoice_list,
+    may_draft_invoices,
+)
+from contracts.tasks import billing_run_finalise_task
+from contracts.views import invoice_document_response
 from fleet.api.views import TenantViewSetMixin
+from fleet.money import minor_units
+from fleet.tenancy import access_for
+from maintenance.api.work import FirstRendererNegotiation
 
 WRITE_ACTIONS = (
     "create",
@@ -206,3 +238,161 @@ class ContractViewSet(TenantViewSetMixin, mixins.CreateModelMixin, viewsets.Read
 
 def _coverage_read(pk: int) -> dict:
     return CoverageSerializer(ContractAsset.objects.select_related("asset").get(pk=pk)).data
+
+
+# --- Billing ------------------------------------------------------------------------------------------------------
+#
+# Invoices are prices: roles that see prices read the invoices ``visible_to`` them (customer admins: their own
+# finalised invoices and credit notes only); other roles get an empty list and 404. Billing runs: provider staff
+# with DRAFT_INVOICES (an account manager: the runs of their customers). Writes need DRAFT_INVOICES.
+#
+# - ``GET /invoices/`` (filters ``period``, ``status``, ``kind``, ``customer``, ``currency``, ``payment_status``,
+#   ``run``, ``q``: number or customer name), ``GET /invoices/{id}/`` with lines, assets, taxes, events, payments;
+# - ``GET /invoices/{id}/pdf/``, ``xml/``: the documents of a finalised invoice (a draft has none: 404);
+# - ``POST /invoices/{id}/finalise/``: number and issue a draft (a finalised one is returned unchanged);
+# - ``POST /invoices/{id}/credit-notes/``: a draft credit note ``{"lines": [{"line": id, "amount": "1000"}],
+#   "reason": "..."}``;
+# - ``GET /billing-runs/``, ``GET /billing-runs/{id}/`` (with the failed customers), ``POST /billing-runs/``
+#   ``{"period": "2026-11", "finalize": false}``, ``POST /billing-runs/{id}/finalise/``.
+
+RUN_NOT_IN_REVIEW_RESPONSE = OpenApiResponse(OpenApiTypes.OBJECT, description="The run has no drafts in review.")
+BINARY_FILE = {
+    "pdf": ("application/pdf", "The invoice's PDF (PDF/A-3 with the e-invoice attached)."),
+    "xml": ("application/xml", "The e-invoice (Factur-X CII XML, EN 16931)."),
+}
+
+
+def _in_minor_units(amount: Decimal, currency: str) -> Decimal:
+    """``amount`` with the currency's decimal places when it fits them (the input's "1000.00" is ¥1000), else as
+    given, for the service to refuse."""
+    rounded = amount.quantize(Decimal(1).scaleb(-minor_units(currency)))
+    return rounded if rounded == amount else amount
+
+
+class InvoiceViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """Invoices and credit notes the caller sees, with their documents; staff who draft invoices finalise them
+    and correct them with credit notes."""
+
+    queryset = Invoice.objects.none()
+    selector = staticmethod(invoice_list)
+    serializer_class = InvoiceSerializer
+    filterset_class = InvoiceFilterSet
+    ordering_fields = ["period_start", "number", "customer__name", "total", "issue_date", "due_date", "drafted_at"]
+    ordering = ["-period_start", "-id"]
+    write_capabilities = {"finalise": Capability.DRAFT_INVOICES, "credit_notes": Capability.DRAFT_INVOICES}
+
+    def get_queryset(self):
+        if self.action != "list" and not getattr(self, "swagger_fake_view", False):
+            return invoice_detail(user=self.request.user)
+        return super().get_queryset()
+
+    def get_serializer_class(self):
+        return InvoiceSerializer if self.action == "list" else InvoiceDetailSerializer
+
+    def _read(self, invoice: Invoice, code: int = status.HTTP_200_OK) -> Response:
+        fresh = invoice_detail(user=self.request.user).get(pk=invoice.pk)
+        return Response(InvoiceDetailSerializer(fresh, context=self.get_serializer_context()).data, status=code)
+
+    def _document(self, document: str):
+        return invoice_document_response(self.get_object(), document)
+
+    @extend_schema(
+        responses={
+            (200, BINARY_FILE["pdf"][0]): OpenApiResponse(OpenApiTypes.BINARY, description=BINARY_FILE["pdf"][1])
+        }
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], content_negotiation_class=FirstRendererNegotiation)
+    def pdf(self, request, pk=None):
+        """The finalised invoice's PDF, as an attachment named after its number; 404 for a draft."""
+        return self._document("pdf")
+
+    @extend_schema(
+        responses={
+            (200, BINARY_FILE["xml"][0]): OpenApiResponse(OpenApiTypes.BINARY, description=BINARY_FILE["xml"][1])
+        }
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], content_negotiation_class=FirstRendererNegotiation)
+    def xml(self, request, pk=None):
+        """The finalised invoice's e-invoice XML, as an attachment named after its number; 404 for a draft."""
+        return self._document("xml")
+
+    @extend_schema(request=None, responses={200: InvoiceDetailSerializer})
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def finalise(self, request, pk=None):
+        """Number, date and freeze a draft, and e-mail it to the customer; a finalised one is returned as it is."""
+        invoice = self.get_object()
+        finalise_invoice(invoice_id=invoice.pk, by=request.user)
+        return self._read(invoice)
+
+    @extend_schema(request=CreditNoteInputSerializer, responses={201: InvoiceDetailSerializer})
+    @action(detail=True, methods=["post"], filter_backends=[], url_path="credit-notes", url_name="credit-notes")
+    def credit_notes(self, request, pk=None):
+        """A draft credit note of part of a finalised invoice; finalise it like an invoice."""
+        invoice = self.get_object()
+        serializer = CreditNoteInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        lines = {
+            line: _in_minor_units(amount, invoice.currency)
+            for line, amount in serializer.validated_data["lines"].items()
+        }
+        note = credit_note_create(
+            invoice=invoice, lines=lines, reason=serializer.validated_data["reason"], by=request.user
+        )
+        return self._read(note, status.HTTP_201_CREATED)
+
+
+class BillingRunViewSet(TenantViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """The provider's billing runs with their progress; staff who draft invoices start and finalise them."""
+
+    queryset = BillingRun.objects.none()
+    selector = staticmethod(billing_run_list)
+    serializer_class = BillingRunSerializer
+    filterset_class = BillingRunFilterSet
+    ordering_fields = ["year", "month", "started_at", "status"]
+    ordering = ["-year", "-month", "-id"]
+    write_capabilities = {"create": Capability.DRAFT_INVOICES, "finalise": Capability.DRAFT_INVOICES}
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return BillingRunCreateSerializer
+        return BillingRunSerializer if self.action == "list" else BillingRunDetailSerializer
+
+    def _read(self, run: BillingRun, code: int = status.HTTP_200_OK) -> Response:
+        fresh = billing_run_list(user=self.request.user).get(pk=run.pk)
+        return Response(BillingRunDetailSerializer(fresh, context=self.get_serializer_context()).data, status=code)
+
+    @extend_schema(request=BillingRunCreateSerializer, responses={201: BillingRunDetailSerializer})
+    def create(self, request, *args, **kwargs):
+        """Start (or start again) the provider's run of an ended month; customers are drafted in the background."""
+        if not may_draft_invoices(request.user):
+            raise PermissionDenied
+        serializer = BillingRunCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        (year, month), finalize = serializer.validated_data["period"], serializer.validated_data["finalize"]
+        if finalize and not bills_every_customer(request.user):
+            raise DjangoValidationError({"finalize": FINALIZE_NEEDS_WHOLE_PROVIDER})
+        provider = Organisation.objects.get(pk=access_for(request.user).provider_id)
+        run = billing_run_start(
+            provider=provider,
+            year=year,
+            month=month,
+            by=request.user,
+            finalize=finalize,
+            customer_ids=billing_customer_ids(user=request.user),
+        )
+        return self._read(run, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: BillingRunDetailSerializer, 400: RUN_NOT_IN_REVIEW_RESPONSE})
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def finalise(self, request, pk=None):
+        """Finalise the run's drafts in review: all of them (in the background) for staff who bill every
+        customer, an account manager's customers' drafts otherwise."""
+        run = self.get_object()
+        if run.status != BillingRunStatus.DRAFTED:
+            raise DjangoValidationError(RUN_NOT_IN_REVIEW)
+        customer_ids = billing_customer_ids(user=request.user)
+        if customer_ids is None:
+            billing_run_finalise_task.delay(run.pk, request.user.pk)
+        else:
+            billing_run_finalise(run=run, by=request.user, customer_ids=customer_ids)
+        return self._read(run)

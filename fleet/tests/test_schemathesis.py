@@ -23,9 +23,10 @@ from assets import services
 from assets.choices import AssetStatus
 from assets.models import Asset, AssetModel, Manufacturer, PartType, Site
 from assets.tests.factories import AssetFactory, AssetModelFactory, PartTypeFactory, SiteFactory
+from contracts import billing
 from contracts import services as contracts
 from contracts.choices import ComponentKind, ContractStatus
-from contracts.models import Contract
+from contracts.models import BillingRun, Contract, Invoice
 from fleet.wsgi import application
 from maintenance import approvals, plans, supplies
 from maintenance.choices import (
@@ -87,6 +88,7 @@ QUERY_IDS = {
     "rule": "alert-rules",
     "assigned_to": "technicians",
     "part_type": "part-types",
+    "run": "billing-runs",
 }
 # Path parameters of a row nested in the one that "id" names, with the collection of each parent's child ids.
 CHILD_IDS = {"coverage_id": "contract-coverage"}
@@ -349,8 +351,19 @@ def _contracts(customers: list[Organisation], admin) -> None:
         contracts.coverage_add(contract=draft, asset=assets[0], start_date=start, by=admin)
 
 
+def _billing(provider, customers: list[Organisation], admin) -> None:
+    """Billing: the run of March 2024 drafts both customers; the first customer's invoice is finalised and a draft
+    credit note corrects it, the second's stays a draft in review (the run is in review: it may be finalised)."""
+    run = billing.billing_run_start(provider=provider, year=2024, month=3, by=admin)
+    billing.billing_run_draft_batch(run_id=run.pk, customer_ids=[customer.pk for customer in customers])
+    first = Invoice.objects.filter(run=run, customer=customers[0]).order_by("pk").first()
+    invoice = billing.finalise_invoice(invoice_id=first.pk, by=admin, today=datetime.date(2024, 4, 2), deliver=False)
+    line = invoice.lines.filter(amount__gte=Decimal(1000)).order_by("position").first()
+    billing.credit_note_create(invoice=invoice, lines={line.pk: Decimal(1000)}, reason="Fuzz goodwill", by=admin)
+
+
 @pytest.fixture
-def registry(db, wsgi_keeps_test_connection):
+def registry(db, wsgi_keeps_test_connection, settings, tmp_path):
     """A populated registry, real credentials (a provider admin's token, a collector key) and the ids of its rows."""
     provider = ProviderFactory()
     admin = member(provider, Role.PROVIDER_ADMIN, email="fuzz-admin@provider.example")
@@ -370,6 +383,8 @@ def registry(db, wsgi_keeps_test_connection):
     _maintenance(provider, customers, admin, technician)
     _supplies(customers, admin)
     _contracts(customers, admin)
+    _billing(provider, customers, admin)
+    settings.MEDIA_ROOT = tmp_path  # invoice documents rendered on demand
     # The ingest key is left out of the collector-key ids, so that no generated revoke locks the ingest out.
     ingest_key, plaintext = keys.collector_key_create(customer=customers[0], name="Fuzz ingest")
     token = Token.objects.create(user=admin)
@@ -400,6 +415,8 @@ def registry(db, wsgi_keeps_test_connection):
             "replacement-forecasts": list(ReplacementForecast.objects.values_list("pk", flat=True)),
             "technicians": [technician.pk],
             "contracts": list(Contract.objects.values_list("pk", flat=True)),
+            "invoices": list(Invoice.objects.values_list("pk", flat=True)),
+            "billing-runs": list(BillingRun.objects.values_list("pk", flat=True)),
             "contract-coverage": {
                 contract.pk: [coverage.pk for coverage in contract.coverage.all()]
                 for contract in Contract.objects.prefetch_related("coverage")

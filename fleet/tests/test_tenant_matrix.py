@@ -5,13 +5,14 @@ users, a fleet import of P1 for it, a meter reading, a diagnostic event, an aler
 its occurrence, a collector key, a service level and a business calendar of its own, a preventive plan and a
 statutory inspection record, a part installation, an erasure certificate, a pre-use inspection by its operator, a
 supply order and a replacement forecast of its asset's toner, a contract (with price components, an amendment and
-coverage of its asset), and three work orders assigned to a world A technician of P1: one being worked on (with a
-checklist item, a part, a photo and a signature), one whose estimate waits for the customer's approval (which keeps
-it from moving on), and one completed (it has a completion report). The probers are everyone who must not reach it:
-each role of customer B (same provider), a P1 technician with no work orders (who sees only the work orders assigned
-to them), a P1 account manager assigned to customer B only, a provider admin and a service desk agent of a second
-provider P2, anonymous callers, and a collector key of customer B (API only: it may use the ingest endpoint, where
-naming world A's asset must be rejected, and is anonymous to every other operation).
+coverage of its asset), its billing (P1's run of January 2024, the finalised invoice it drafted, a draft credit note
+of it, and February's draft invoice), and three work orders assigned to a world A technician of P1: one being worked
+on (with a checklist item, a part, a photo and a signature), one whose estimate waits for the customer's approval
+(which keeps it from moving on), and one completed (it has a completion report). The probers are everyone who must
+not reach it: each role of customer B (same provider), a P1 technician with no work orders (who sees only the work
+orders assigned to them), a P1 account manager assigned to customer B only, a provider admin and a service desk
+agent of a second provider P2, anonymous callers, and a collector key of customer B (API only: it may use the ingest
+endpoint, where naming world A's asset must be rejected, and is anonymous to every other operation).
 
 Every API operation of the OpenAPI schema and every URL pattern with a parameter is listed in a table that says
 how it is probed: which object of world A fills the id and what a write sends. A schema operation or URL that
@@ -60,9 +61,20 @@ from assets import services
 from assets.choices import AssetCategory, AssetStatus, FleetImportStatus, Ownership
 from assets.models import Asset, AssetModel, FleetImport, Manufacturer, PartType, Site
 from assets.tests.factories import AssetFactory, AssetModelFactory, ManufacturerFactory, PartTypeFactory, SiteFactory
+from contracts import billing
 from contracts import services as contract_services
-from contracts.choices import AllowanceScope, ComponentKind, ContractStatus, TaxCategory, TierMode
-from contracts.models import Contract, ContractAsset
+from contracts.choices import (
+    AllowanceScope,
+    BillingRunStatus,
+    ComponentKind,
+    ContractStatus,
+    InvoiceKind,
+    InvoiceStatus,
+    RunItemStatus,
+    TaxCategory,
+    TierMode,
+)
+from contracts.models import BillingRun, Contract, ContractAsset, Invoice
 from fleet.views import FilteredListView
 from maintenance import approvals as maintenance_approvals
 from maintenance import plans as maintenance_plans
@@ -164,6 +176,10 @@ class World:
     forecast_a: ReplacementForecast  # asset_a's black toner runs out within the lists' default horizon
     contract_a: Contract  # active, with a fixed fee, asset_a covered through 2024 and an amendment adding a fee
     coverage_a: ContractAsset  # contract_a's coverage of asset_a (2024)
+    run_a: BillingRun  # P1's run of January 2024: customer A is its only customer (drafted; in review)
+    invoice_a: Invoice  # January 2024's invoice, drafted by run_a and finalised (numbered, open receivable)
+    credit_note_a: Invoice  # a draft credit note of invoice_a (¥1,000 of its fee)
+    draft_invoice_a: Invoice  # February 2024's invoice, a draft in review
     # The ids of world A's child rows that fill the second parameter of nested API paths ("{item_id}": pk).
     child_ids: dict[str, int] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
@@ -193,6 +209,8 @@ class World:
             "supply-orders": {self.supply_order_a.pk},
             "replacement-forecasts": {self.forecast_a.pk},
             "contracts": {self.contract_a.pk},
+            "invoices": {self.invoice_a.pk, self.credit_note_a.pk, self.draft_invoice_a.pk},
+            "billing-runs": {self.run_a.pk},
         }[collection]
 
 
@@ -399,6 +417,22 @@ def build_world() -> World:
         by=p1_admin,
     )
     contract_a.refresh_from_db()
+    # Customer A's billing: P1's run of January 2024 drafts customer A (its only customer with a contract); the
+    # drafting that the run queues after its commit is done here by hand (the world is built in one transaction).
+    run_a = billing.billing_run_start(provider=p1, year=2024, month=1, by=p1_admin)
+    billing.billing_run_draft_batch(run_id=run_a.pk, customer_ids=[customer_a.pk])
+    run_a.refresh_from_db()
+    invoice_a = billing.finalise_invoice(
+        invoice_id=Invoice.objects.get(run=run_a).pk, by=p1_admin, today=datetime.date(2024, 2, 5), deliver=False
+    )
+    credit_note_a = billing.credit_note_create(
+        invoice=invoice_a,
+        lines={invoice_a.lines.get(position=1).pk: Decimal("1000")},
+        reason=f"{MARKER} goodwill",
+        by=p1_admin,
+    )
+    (february,) = billing.draft_customers(customers=[customer_a], year=2024, month=2, by=p1_admin)
+    draft_invoice_a = february.invoices[0]
 
     customer_b = CustomerFactory(provider=p1, name="Bravo Logistics KK", code="bravo")
     site_b = SiteFactory(customer=customer_b, name="Bravo Depot")
@@ -441,6 +475,10 @@ def build_world() -> World:
         forecast_a=forecast_a,
         contract_a=contract_a,
         coverage_a=coverage_a,
+        run_a=run_a,
+        invoice_a=invoice_a,
+        credit_note_a=credit_note_a,
+        draft_invoice_a=draft_invoice_a,
         child_ids={
             "{item_id}": checklist_item_a.pk,
             "{part_id}": part_a.pk,
@@ -915,7 +953,30 @@ API_OPERATIONS: dict[tuple[str, str], ApiProbe] = {
             "adds": [{"kind": ComponentKind.ONE_OFF, "name": "Probe", "amount": "1", "charge_date": "2024-10-01"}],
         },
     ),
+    # Billing: invoices are prices (customer admins: their own finalised ones); billing runs are P1's, seen by its
+    # staff who draft invoices (an account manager: the runs of their customers). Writes need DRAFT_INVOICES.
+    ("GET", "/api/v1/invoices/"): ApiProbe(LIST, collection="invoices", filters=(("customer", "customer_a"),)),
+    ("GET", "/api/v1/invoices/{id}/"): ApiProbe(READ, target="invoice_a"),
+    ("GET", "/api/v1/invoices/{id}/pdf/"): ApiProbe(READ, target="invoice_a"),
+    ("GET", "/api/v1/invoices/{id}/xml/"): ApiProbe(READ, target="invoice_a"),
+    ("POST", "/api/v1/invoices/{id}/finalise/"): ApiProbe(WRITE, target="draft_invoice_a"),
+    ("POST", "/api/v1/invoices/{id}/credit-notes/"): ApiProbe(
+        WRITE, target="invoice_a", body=lambda w: {"lines": [{"line": _fee_line(w), "amount": "1"}], "reason": "Probed"}
+    ),
+    ("GET", "/api/v1/billing-runs/"): ApiProbe(LIST, collection="billing-runs"),
+    # A run names no customer: the probe asks for a month that has not ended, which the service refuses (400) to
+    # every role that may start runs, and nothing is written; contracts/tests/test_billing_api.py starts real runs.
+    ("POST", "/api/v1/billing-runs/"): ApiProbe(
+        CREATE, body=lambda w: {"period": "2999-01"}, capability=Capability.DRAFT_INVOICES
+    ),
+    ("GET", "/api/v1/billing-runs/{id}/"): ApiProbe(READ, target="run_a"),
+    ("POST", "/api/v1/billing-runs/{id}/finalise/"): ApiProbe(WRITE, target="run_a"),
 }
+
+
+def _fee_line(world: World) -> int:
+    """The id of invoice_a's fee line (the line the credit-note probes credit)."""
+    return world.invoice_a.lines.get(position=1).pk
 
 
 def may(prober: str, capability: Capability | tuple[Capability, ...] | None) -> bool:
@@ -1205,6 +1266,22 @@ PORTAL_URLS: dict[str, PortalProbe] = {
             **{f"new-{name}": value for name, value in _component_form_body(w).items() if name != "valid_from"},
         },
     ),
+    # Billing (the buttons and forms need DRAFT_INVOICES; every body is one P1's admin may send)
+    "contracts:invoice_detail": PortalProbe("invoice_a"),
+    "contracts:invoice_pdf": PortalProbe("invoice_a"),
+    "contracts:invoice_xml": PortalProbe("invoice_a"),
+    "contracts:invoice_lines_csv": PortalProbe("invoice_a"),
+    "contracts:invoice_finalise": PortalProbe("draft_invoice_a", methods=("GET", "POST")),
+    "contracts:credit_note_create": PortalProbe(
+        "invoice_a", methods=("GET", "POST"), body=lambda w: {f"line_{_fee_line(w)}": "1", "reason": "Probed"}
+    ),
+    "contracts:credit_note_discard": PortalProbe("credit_note_a", methods=("GET", "POST")),
+    "contracts:payment_record": PortalProbe(
+        "invoice_a", methods=("GET", "POST"), body=lambda w: {"amount": "1", "paid_on": "2024-02-10"}
+    ),
+    "contracts:billing_run_detail": PortalProbe("run_a"),
+    "contracts:billing_run_progress": PortalProbe("run_a"),
+    "contracts:billing_run_finalise": PortalProbe("run_a", methods=("GET", "POST")),
 }
 
 # URLs with parameters that name no tenant object, each with the reason and the test that covers it.
@@ -1259,6 +1336,11 @@ PORTAL_LISTS: tuple[str, ...] = (
     "maintenance:replacement_list",
     "contracts:contract_list",
     "contracts:contract_create",
+    "contracts:invoice_list",
+    "contracts:receivables_ageing",
+    "contracts:billing_run_list",
+    # Left out: contracts:payment_import (a bank statement's upload, for staff who bill every customer: no list of
+    # rows; contracts/tests/test_billing_views.py covers who may use it).
     # Left out: maintenance:qr_labels_pdf (a PDF; maintenance/tests/test_qr.py covers its tenancy).
     # Left out: maintenance:supply_order_create (no single required capability: customers with REQUEST_SERVICE
     # and dispatching staff may order; maintenance/tests/test_supplies_web.py covers its tenancy).
@@ -1549,6 +1631,32 @@ def test_world_a_contract_is_open_to_the_changes_probed_on_it(world):
     assert contract.components.count() == 2 and contract.amendments.count() == 1
     coverage = ContractAsset.objects.get(pk=world.coverage_a.pk)
     assert (coverage.contract_id, coverage.asset_id, coverage.end_date) == (contract.pk, world.asset_a.pk, COVERAGE_END)
+
+
+@pytest.mark.django_db
+def test_world_a_billing_is_in_the_states_its_probes_need(world):
+    # Documents, credit notes and payments are probed on a finalised invoice with something left to credit and to
+    # pay; finalising on a draft; discarding on a draft credit note; finalising the run on a run in review whose
+    # only customer is customer A.
+    invoice = Invoice.objects.get(pk=world.invoice_a.pk)
+    assert (invoice.kind, invoice.status, invoice.customer_id) == (
+        InvoiceKind.INVOICE,
+        InvoiceStatus.FINALISED,
+        world.customer_a.pk,
+    )
+    assert invoice.total == Decimal("33000") and invoice.receivable.paid_amount == 0
+    note = Invoice.objects.get(pk=world.credit_note_a.pk)
+    assert (note.kind, note.status, note.corrects_id, note.total) == (
+        InvoiceKind.CREDIT_NOTE,
+        InvoiceStatus.DRAFT,
+        invoice.pk,
+        Decimal("1100"),
+    )
+    draft = Invoice.objects.get(pk=world.draft_invoice_a.pk)
+    assert (draft.kind, draft.status, draft.month) == (InvoiceKind.INVOICE, InvoiceStatus.DRAFT, 2)
+    run = BillingRun.objects.get(pk=world.run_a.pk)
+    assert run.status == BillingRunStatus.DRAFTED
+    assert list(run.items.values_list("customer_id", "status")) == [(world.customer_a.pk, RunItemStatus.DONE)]
 
 
 @pytest.mark.django_db
