@@ -367,14 +367,15 @@ def _freeze_counters(invoice: Invoice) -> None:
 def invoice_documents(invoice: Invoice) -> Invoice:
     """Render the finalised invoice's PDF and XML once (they never change afterwards)."""
     from contracts.documents import render_invoice_pdf
-    from contracts.einvoice import invoice_xml
+    from contracts.einvoice import invoice_xml, with_document_data
 
     if not invoice.is_final:
         raise ValidationError(NOT_FINAL)
     if invoice.pdf and invoice.xml:
         return invoice
-    xml = invoice_xml(invoice)
-    pdf = render_invoice_pdf(invoice)
+    loaded = with_document_data(invoice)  # one read of the lines, assets and taxes for both documents
+    xml = invoice_xml(loaded)
+    pdf = render_invoice_pdf(loaded)
     invoice.xml.save(f"{invoice.number}.xml", ContentFile(xml), save=False)
     invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(pdf), save=False)
     Invoice.objects.filter(pk=invoice.pk).update(pdf=invoice.pdf.name, xml=invoice.xml.name)
