@@ -131,6 +131,33 @@ def billing_settings(provider_id: int) -> BillingSettings:
     return BillingSettings.objects.filter(provider_id=provider_id).first() or BillingSettings(provider_id=provider_id)
 
 
+BILLING_SETTINGS_FIELDS = (
+    "tax_rounding",
+    "review_days",
+    "reminder_interval_days",
+    "payment_instructions",
+    "bank_account",
+)
+REVIEW_TOO_LONG = _("A review period is at most %(days)s days: the month's invoices must go out that month.")
+MAX_REVIEW_DAYS = 27
+
+
+def billing_settings_update(*, provider: Organisation, by: User | None, **fields) -> BillingSettings:
+    """Save the provider's billing settings (``BILLING_SETTINGS_FIELDS``), validated like a form would be."""
+    unknown = set(fields) - set(BILLING_SETTINGS_FIELDS)
+    if unknown:
+        raise ValidationError({name: _("This setting does not exist.") for name in sorted(unknown)})
+    with transaction.atomic():
+        row, _created = BillingSettings.objects.select_for_update().get_or_create(provider=provider)
+        for name, value in fields.items():
+            setattr(row, name, value)
+        row.full_clean(exclude=["provider"])
+        if row.review_days > MAX_REVIEW_DAYS:
+            raise ValidationError({"review_days": REVIEW_TOO_LONG % {"days": MAX_REVIEW_DAYS}})
+        row.save()
+    return row
+
+
 def _event(invoice: Invoice, action: str, *, by: User | None = None, changes: dict | None = None) -> None:
     InvoiceEvent.objects.create(invoice=invoice, action=action, by=by, changes=changes or {})
 

@@ -20,9 +20,9 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import User
 from assets.models import Asset
 from contracts import selectors
-from contracts.billing import NOTHING_TO_CREDIT, OVER_CREDITED, parse_period
+from contracts.billing import BILLING_SETTINGS_FIELDS, NOTHING_TO_CREDIT, OVER_CREDITED, parse_period
 from contracts.choices import ContractStatus
-from contracts.models import Contract, ContractAsset, Invoice, Payment, PriceComponent
+from contracts.models import BillingSettings, Contract, ContractAsset, Invoice, Payment, PriceComponent
 from fleet.filters import MAX_RENDERED_CHOICES
 from fleet.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, Currency, minor_units, money_format
 
@@ -480,3 +480,12 @@ class PaymentImportForm(ServiceErrorsMixin, forms.Form):
             "and payer_name; Japanese headers are understood too."
         ),
     )
+
+
+class BillingSettingsForm(ServiceErrorsMixin, forms.Form):
+    """The provider's billing settings: tax rounding, review period, reminders, how to pay."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields.update(_model_fields(BillingSettings, BILLING_SETTINGS_FIELDS))
+        self.fields["payment_instructions"].widget.attrs["rows"] = 4

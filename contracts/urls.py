@@ -31,6 +31,7 @@ urlpatterns += [
     path("receivables/", views.ReceivablesAgeingView.as_view(), name="receivables_ageing"),
     path("receivables/import/", views.PaymentImportView.as_view(), name="payment_import"),
     path("billing-runs/", views.BillingRunListView.as_view(), name="billing_run_list"),
+    path("billing-settings/", views.BillingSettingsView.as_view(), name="billing_settings"),
     path("billing-runs/new/", views.BillingRunStartView.as_view(), name="billing_run_start"),
     path("billing-runs/<int:pk>/", views.BillingRunDetailView.as_view(), name="billing_run_detail"),
     path("billing-runs/<int:pk>/progress/", views.BillingRunProgressView.as_view(), name="billing_run_progress"),

@@ -52,6 +52,7 @@ from contracts.forms import (
     TERMS_FIELDS,
     AmendmentForm,
     BillingRunStartForm,
+    BillingSettingsForm,
     ComponentForm,
     ContractTermsForm,
     ContractTransitionForm,
@@ -1255,6 +1256,7 @@ class BillingRunListView(DraftInvoicesMixin, FilteredListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["start_form"] = BillingRunStartForm(user=self.request.user)
+        context["may_change_settings"] = selectors.bills_every_customer(self.request.user)
         return context
 
 
@@ -1368,3 +1370,30 @@ class BillingRunFinaliseView(DraftInvoicesMixin, TemplateView):
                 % {"count": count},
             )
         return redirect("contracts:billing_run_detail", pk=run.pk)
+
+
+class BillingSettingsView(DraftInvoicesMixin, FormView):
+    """The provider's billing settings (tax rounding, review period, reminders, payment instructions): staff who
+    bill every customer only."""
+
+    template_name = "contracts/billing_settings.html"
+    form_class = BillingSettingsForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not selectors.bills_every_customer(request.user):
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_initial(self):
+        current = billing.billing_settings(self.access.provider_id)
+        return {name: getattr(current, name) for name in billing.BILLING_SETTINGS_FIELDS}
+
+    def form_valid(self, form):
+        provider = Organisation.objects.get(pk=self.access.provider_id)
+        try:
+            billing.billing_settings_update(provider=provider, by=self.request.user, **form.cleaned_data)
+        except ValidationError as error:
+            show_service_errors(error, form)
+            return self.form_invalid(form)
+        messages.success(self.request, _("The billing settings were saved."))
+        return redirect("contracts:billing_settings")

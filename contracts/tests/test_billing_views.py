@@ -30,7 +30,7 @@ from contracts.choices import (
     PaymentStatus,
     RunItemStatus,
 )
-from contracts.models import BillingRun, BillingRunItem, Invoice, InvoiceLine, Payment
+from contracts.models import BillingRun, BillingRunItem, BillingSettings, Invoice, InvoiceLine, Payment
 from contracts.services import component_add, contract_create, contract_transition, coverage_add
 from contracts.views import line_facts
 from telemetry.choices import Meter, ReadingSource
@@ -786,3 +786,46 @@ def test_finalising_a_run_that_is_not_in_review_is_refused(client, provider_admi
     response = client.post(page("billing_run_finalise", run), follow=True)
     assert str(selectors.RUN_NOT_IN_REVIEW) in response.text
     assert BillingRun.objects.get().status == BillingRunStatus.RUNNING
+
+
+# --- Billing settings --------------------------------------------------------------------------------------------
+
+SETTINGS = reverse("contracts:billing_settings")
+
+
+def test_provider_admin_sets_tax_rounding_and_review(client, provider_admin, provider):
+    client.force_login(provider_admin)
+    page_text = client.get(RUNS).text
+    assert SETTINGS in page_text
+    form = client.get(SETTINGS).context["form"]
+    assert (form.initial["tax_rounding"], form.initial["review_days"]) == ("down", 3)
+    response = client.post(
+        SETTINGS,
+        {
+            "tax_rounding": "half_up",
+            "review_days": "5",
+            "reminder_interval_days": "10",
+            "payment_instructions": "三井住友銀行 本店 普通 1234567",
+            "bank_account": "",
+        },
+    )
+    assert response.status_code == 302
+    saved = BillingSettings.objects.get(provider=provider)
+    assert (saved.tax_rounding, saved.review_days, saved.reminder_interval_days) == ("half_up", 5, 10)
+    refused = client.post(SETTINGS, {"tax_rounding": "sideways", "review_days": "3", "reminder_interval_days": "7"})
+    assert refused.status_code == 200 and refused.context["form"].errors["tax_rounding"]
+    never = client.post(SETTINGS, {"tax_rounding": "down", "review_days": "3", "reminder_interval_days": "0"})
+    assert never.status_code == 200 and never.context["form"].errors["reminder_interval_days"]
+    too_long = client.post(SETTINGS, {"tax_rounding": "down", "review_days": "40", "reminder_interval_days": "7"})
+    assert too_long.status_code == 200 and too_long.context["form"].errors["review_days"]
+    assert BillingSettings.objects.get(provider=provider).review_days == 5
+
+
+def test_billing_settings_are_for_staff_who_bill_every_customer(client, users, provider):
+    for role, user in users.items():
+        if role == "provider_admin":
+            continue
+        client.force_login(user)
+        assert client.get(SETTINGS).status_code == 404, role
+        assert client.post(SETTINGS, {"tax_rounding": "up", "review_days": "1"}).status_code == 404, role
+    assert not BillingSettings.objects.exists()
