@@ -148,7 +148,9 @@ def test_compiled_catalogue_matches_the_po(messages):
     stale = []
     with translation.override("ja"):
         for entry in messages:
-            if entry.msgid_plural is not None:
+            if entry.msgid_plural is not None and entry.msgctxt is not None:
+                served = translation.npgettext(entry.msgctxt, entry.msgid, entry.msgid_plural, 1)
+            elif entry.msgid_plural is not None:
                 served = translation.ngettext(entry.msgid, entry.msgid_plural, 1)
             elif entry.msgctxt is not None:
                 served = translation.pgettext(entry.msgctxt, entry.msgid)
