@@ -22,6 +22,7 @@ from contracts.billing import (
     draft_customers,
     finalise_invoice,
     parse_period,
+    previous_month,
 )
 from contracts.choices import (
     BillingRunStatus,
@@ -366,3 +367,17 @@ def test_a_fully_credited_invoice_owes_nothing(customer, billed, provider_admin)
     assert Receivable.objects.get(invoice=invoice).status == "open"  # a draft credit note changes nothing
     finalise_invoice(invoice_id=note.pk, today=DEC_1, deliver=False)
     assert Receivable.objects.get(invoice=invoice).status == "paid"
+
+
+def test_billing_sweep_command_starts_the_month_just_ended(
+    provider, customer, billed, django_capture_on_commit_callbacks
+):
+    output = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("billing_sweep", stdout=output)
+    assert output.getvalue().strip() == "runs_started=1 invoices_finalised=0"
+    year, month = previous_month(timezone.localdate(timezone=TOKYO))
+    assert BillingRun.objects.filter(provider=provider, year=year, month=month).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("billing_sweep", stdout=output)
+    assert BillingRun.objects.count() == 1  # once per month

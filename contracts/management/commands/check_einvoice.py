@@ -26,6 +26,12 @@ class Command(BaseCommand):
 
         if not numbers and not files:
             raise CommandError("Name at least one invoice number or --file.")
+        try:
+            import saxonche  # noqa: F401
+        except ImportError as error:
+            raise CommandError(
+                "The schematron check needs saxonche: pip install -r requirements-dev.txt (or saxonche alone)."
+            ) from error
         documents: list[tuple[str, bytes]] = []
         if numbers:
             invoices = invoice_document_queryset().filter(number__in=numbers, status=InvoiceStatus.FINALISED)
