@@ -766,7 +766,7 @@ def test_japanese_pdf_shows_what_a_qualified_invoice_needs(jpy_invoice):
         "合計¥85,501",
         "¥7,525",
         "2026年5月31日",
-        "INV-2026-000001.",  # "Please pay by <date>, quoting <number>."
+        "請求書番号INV-2026-000001をご記入のうえ、2026年5月31日までに",  # pay by the due date, quoting the number
         "三菱UFJ銀行丸の内支店",
         "0005-001-1234567",
         "RICOH-0001",
