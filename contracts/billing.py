@@ -669,19 +669,22 @@ def billing_run_draft_batch(*, run_id: int, customer_ids: Iterable[int]) -> int:
 
 def billing_run_close_drafting(*, run_id: int) -> BillingRun:
     """When no customer of the run is pending: mark it drafted (or failed) and, if asked, finalise its drafts.
-    Concurrent callers serialise on the run's row; only the first to see it finished acts."""
+    Concurrent callers serialise on the run's row; only the first to see it finished marks it. A run started with
+    ``finalize`` that is drafted or finalising is finalised (again) by any caller: a worker killed while finalising
+    leaves it so, and the redelivered batch resumes the finalisation (``finalise_invoice`` skips what is final)."""
     with transaction.atomic():
         run = BillingRun.objects.select_for_update().get(pk=run_id)
-        if run.status != BillingRunStatus.RUNNING or run.items.filter(status=RunItemStatus.PENDING).exists():
+        if run.items.filter(status=RunItemStatus.PENDING).exists():
             return run
-        run.drafted_at = timezone.now()
-        failed = run.items.filter(status=RunItemStatus.FAILED).exists()
-        run.status = BillingRunStatus.DRAFTED
-        if failed and not run.invoices.exists():
-            run.status = BillingRunStatus.FAILED
-            run.finished_at = run.drafted_at
-        run.save()
-        finalize = run.finalize and run.status == BillingRunStatus.DRAFTED
+        if run.status == BillingRunStatus.RUNNING:
+            run.drafted_at = timezone.now()
+            failed = run.items.filter(status=RunItemStatus.FAILED).exists()
+            run.status = BillingRunStatus.DRAFTED
+            if failed and not run.invoices.exists():
+                run.status = BillingRunStatus.FAILED
+                run.finished_at = run.drafted_at
+            run.save()
+        finalize = run.finalize and run.status in (BillingRunStatus.DRAFTED, BillingRunStatus.FINALISING)
     if finalize:
         billing_run_finalise(run=run, by=run.started_by)
     return run

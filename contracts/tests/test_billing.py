@@ -15,6 +15,7 @@ from accounts.choices import Role
 from accounts.tests.factories import CustomerFactory, member
 from assets.tests.factories import AssetFactory, SiteFactory
 from contracts.billing import (
+    billing_run_draft_batch,
     billing_run_finalise,
     billing_run_start,
     billing_sweep,
@@ -381,3 +382,35 @@ def test_billing_sweep_command_starts_the_month_just_ended(
     with django_capture_on_commit_callbacks(execute=True):
         call_command("billing_sweep", stdout=output)
     assert BillingRun.objects.count() == 1  # once per month
+
+
+def test_a_batch_redelivered_after_a_kill_during_finalisation_finishes_the_run(
+    provider, customer, other_customer, billed, monkeypatch
+):
+    """A worker killed while it finalised the run's drafts (the batch that closed the drafting) leaves the run
+    finalising with drafts left; the redelivered batch, which has nobody left to draft, finalises the rest."""
+    mps_contract(other_customer, AssetFactory(customer=other_customer))
+    from contracts import billing
+
+    monkeypatch.setattr(billing, "_queue_batches", lambda run_id, customer_ids: None)  # the test plays the worker
+    run = billing_run_start(provider=provider, year=2025, month=11, finalize=True, today=DEC_1)
+    customer_ids = list(run.items.values_list("customer_id", flat=True))
+    real = billing.finalise_invoice
+    calls = []
+
+    def killed_at_the_second(**kwargs):
+        calls.append(kwargs["invoice_id"])
+        if len(calls) == 2:
+            raise SystemExit("worker killed")
+        return real(**kwargs)
+
+    monkeypatch.setattr(billing, "finalise_invoice", killed_at_the_second)
+    with pytest.raises(SystemExit):
+        billing_run_draft_batch(run_id=run.pk, customer_ids=customer_ids)
+    monkeypatch.setattr(billing, "finalise_invoice", real)
+    assert BillingRun.objects.get().status == BillingRunStatus.FINALISING
+    assert sorted(Invoice.objects.values_list("status", flat=True)) == [InvoiceStatus.DRAFT, InvoiceStatus.FINALISED]
+    billing_run_draft_batch(run_id=run.pk, customer_ids=customer_ids)  # the redelivered batch
+    assert BillingRun.objects.get().status == BillingRunStatus.FINALISED
+    year = timezone.localdate(timezone=TOKYO).year  # a run's finalisation issues its invoices today
+    assert sorted(Invoice.objects.values_list("number", flat=True)) == [f"INV-{year}-000001", f"INV-{year}-000002"]
