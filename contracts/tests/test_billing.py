@@ -3,7 +3,6 @@
 import datetime
 from decimal import Decimal
 from io import StringIO
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -27,49 +26,17 @@ from contracts.billing import (
 )
 from contracts.choices import (
     BillingRunStatus,
-    ComponentKind,
-    ContractStatus,
     InvoiceKind,
     InvoiceStatus,
     LineKind,
     RunItemStatus,
 )
 from contracts.models import BillingRun, Invoice, InvoiceEvent, InvoiceLine, InvoiceSequence, Receivable
-from contracts.services import component_add, contract_create, contract_transition, coverage_add
-from telemetry.choices import Meter, ReadingSource
+from contracts.tests.billing_helpers import TOKYO, at, mps_contract, read
+from telemetry.choices import Meter
 from telemetry.models import MeterBoundary, Reading
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 DEC_1 = datetime.date(2025, 12, 1)
-
-
-def at(year, month, day, hour=0) -> datetime.datetime:
-    return datetime.datetime(year, month, day, hour, tzinfo=TOKYO)
-
-
-def read(asset, when, value, meter=Meter.MONO_PAGES):
-    return Reading.objects.create(
-        asset=asset, meter=meter, taken_at=when, value=Decimal(value), source=ReadingSource.DEVICE
-    )
-
-
-def mps_contract(customer, asset, *, fee=10000, rate="1", allowance=1000, admin=None, end_date=None):
-    contract = contract_create(
-        customer=customer, title="MPS", start_date=datetime.date(2025, 9, 1), end_date=end_date, by=admin
-    )
-    component_add(contract=contract, by=admin, kind=ComponentKind.FIXED_FEE, name="Monthly fee", amount=Decimal(fee))
-    component_add(
-        contract=contract,
-        by=admin,
-        kind=ComponentKind.METER_CHARGE,
-        name="Mono pages",
-        meter=Meter.MONO_PAGES,
-        amount=Decimal(rate),
-        allowance=Decimal(allowance),
-    )
-    coverage_add(contract=contract, asset=asset, start_date=datetime.date(2025, 9, 1), by=admin)
-    contract_transition(contract=contract, to=ContractStatus.ACTIVE, by=admin)
-    return contract
 
 
 @pytest.fixture

@@ -15,15 +15,8 @@ from contracts import billing, selectors
 from contracts.billing import BAD_PERIOD, FUTURE_PERIOD, LINE_OF_ANOTHER_INVOICE, credit_note_create
 from contracts.choices import BillingRunStatus, InvoiceKind, InvoiceStatus, RunItemStatus
 from contracts.models import BillingRun, BillingRunItem, Invoice
-from contracts.tests.test_billing_views import (
-    DEC_1,
-    at,
-    customers_with_invoices,
-    finalised,
-    mps_contract,
-    november,
-    read,
-)
+from contracts.tests.billing_helpers import at, mps_contract, read
+from contracts.tests.test_billing_views import DEC_1, customers_with_invoices, finalised, november
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,6 @@ import csv
 import datetime
 import io
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -22,8 +21,6 @@ from contracts import billing, selectors
 from contracts.billing import BAD_PERIOD, FUTURE_PERIOD, credit_note_create, draft_customers, finalise_invoice
 from contracts.choices import (
     BillingRunStatus,
-    ComponentKind,
-    ContractStatus,
     InvoiceKind,
     InvoiceStatus,
     LineKind,
@@ -31,53 +28,17 @@ from contracts.choices import (
     RunItemStatus,
 )
 from contracts.models import BillingRun, BillingRunItem, BillingSettings, Invoice, InvoiceLine, Payment
-from contracts.services import component_add, contract_create, contract_transition, coverage_add
+from contracts.tests.billing_helpers import at, mps_contract, read
 from contracts.views import line_facts
-from telemetry.choices import Meter, ReadingSource
-from telemetry.models import Reading
 
 pytestmark = pytest.mark.django_db
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 DEC_1 = datetime.date(2025, 12, 1)
 INVOICES = reverse("contracts:invoice_list")
 RUNS = reverse("contracts:billing_run_list")
 START_RUN = reverse("contracts:billing_run_start")
 AGEING = reverse("contracts:receivables_ageing")
 IMPORT = reverse("contracts:payment_import")
-
-
-def at(year, month, day) -> datetime.datetime:
-    return datetime.datetime(year, month, day, tzinfo=TOKYO)
-
-
-def read(asset, when, value, meter=Meter.MONO_PAGES) -> Reading:
-    return Reading.objects.create(
-        asset=asset, meter=meter, taken_at=when, value=Decimal(value), source=ReadingSource.DEVICE
-    )
-
-
-def mps_contract(customer, asset, *, extra_fees: int = 0, by=None):
-    """From September 2025: ¥10,000 a month, and mono pages at ¥1 beyond 1,000 a month pooled; ``extra_fees`` more
-    fixed fees of ¥100 (one line each)."""
-    contract = contract_create(customer=customer, title="MPS", start_date=datetime.date(2025, 9, 1), by=by)
-    component_add(contract=contract, by=by, kind=ComponentKind.FIXED_FEE, name="Monthly fee", amount=Decimal(10000))
-    component_add(
-        contract=contract,
-        by=by,
-        kind=ComponentKind.METER_CHARGE,
-        name="Mono pages",
-        meter=Meter.MONO_PAGES,
-        amount=Decimal(1),
-        allowance=Decimal(1000),
-    )
-    for index in range(extra_fees):
-        component_add(
-            contract=contract, by=by, kind=ComponentKind.FIXED_FEE, name=f"Extra {index}", amount=Decimal(100)
-        )
-    coverage_add(contract=contract, asset=asset, start_date=datetime.date(2025, 9, 1), by=by)
-    contract_transition(contract=contract, to=ContractStatus.ACTIVE, by=by)
-    return contract
 
 
 def november(customer) -> Invoice:
