@@ -29,13 +29,12 @@ from weasyprint.text.fonts import FontConfiguration
 from contracts.choices import TAX_RATES, TaxCategory
 from contracts.einvoice import FACTURX_FILENAME, FACTURX_XMP_LEVEL, invoice_xml, with_document_data
 from contracts.models import BillingSettings, Invoice, InvoiceLine
-from fleet.money import SYMBOLS, Currency, minor_units
+from fleet.money import Currency, rate_format
 from fleet.pdf import StaticFilesURLFetcher, render_pdf
 from telemetry.choices import Meter
 
 INVOICE_TEMPLATE = "pdf/invoice.html"
 PDF_VARIANT = "pdf/a-3b"
-PRICE_MAX_PLACES = 4
 UNTAXED = (TaxCategory.EXEMPT, TaxCategory.OUT_OF_SCOPE)
 
 # The Factur-X metadata WeasyPrint adds to the document's XMP packet (beside its own PDF/A identification): the
@@ -361,7 +360,7 @@ def _line(line: InvoiceLine, currency: str, rates: dict[str, Decimal]) -> Invoic
         work_order=line.work_order.number if line.work_order_id else "",
         quantity=quantity_format(line.quantity),
         unit=unit_name(line.unit, line.quantity),
-        unit_price=price_format(line.unit_price, currency),
+        unit_price=rate_format(line.unit_price, currency),
         amount=line.amount,
         tax=_percent(rate, line.tax_category),
         reduced=line.tax_category == TaxCategory.REDUCED,
@@ -434,15 +433,6 @@ def quantity_format(value: Decimal | None) -> str:
     if value is None:
         return ""
     return number_format(value.normalize() + 0, use_l10n=True, force_grouping=True)
-
-
-def price_format(value: Decimal, currency: str) -> str:
-    """A unit price with the decimals it has (at least the currency's, at most four): "¥0.85", "€0.0125"."""
-    exponent = value.normalize().as_tuple().exponent
-    places = min(max(minor_units(currency), -exponent if isinstance(exponent, int) else 0), PRICE_MAX_PLACES)
-    text = number_format(abs(value), decimal_pos=places, use_l10n=True, force_grouping=True)
-    symbol = SYMBOLS.get(Currency(currency), currency + " ") if currency in Currency.values else currency + " "
-    return f"{'-' if value < 0 else ''}{symbol}{text}"
 
 
 def _percent(rate: Decimal, category: str) -> str:

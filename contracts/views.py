@@ -74,7 +74,7 @@ from contracts.models import (
     Receivable,
 )
 from contracts.tasks import billing_run_finalise_task
-from fleet.money import SYMBOLS, Currency, minor_units, money_format
+from fleet.money import money_format, rate_format
 from fleet.tables import Column, csv_cell, csv_response
 from fleet.views import FilteredListView, PortalMixin, TenantDetailView
 from telemetry.choices import Meter
@@ -82,7 +82,6 @@ from telemetry.usage import CounterSource
 
 AUDIT_SHOWN = 50
 KIND_ORDER = {kind: position for position, kind in enumerate(ComponentKind.values)}  # the page lists by kind
-RATE_MAX_PLACES = 4  # PriceComponent.amount and PriceTier.rate keep four decimal places
 
 CONTRACT_COLUMNS = (
     Column("number", _("Number"), "number", sort="number", link=True),
@@ -169,17 +168,6 @@ def show_service_errors(error: ValidationError, *forms: Form) -> None:
                 break
         else:
             forms[0].add_error(None, errors)
-
-
-def rate_format(amount, currency: str) -> str:
-    """A rate per unit in its currency, with the decimals it has (at least the currency's minor unit, at most
-    four), e.g. "¥0.85" or "$0.0125"; amounts are not rounded beyond the four places the model keeps."""
-    if amount is None:
-        return ""
-    exponent = amount.normalize().as_tuple().exponent
-    places = min(max(minor_units(currency), -exponent if isinstance(exponent, int) else 0), RATE_MAX_PLACES)
-    text = number_format(abs(amount), decimal_pos=places, use_l10n=True, force_grouping=True)
-    return f"{'-' if amount < 0 else ''}{SYMBOLS.get(Currency(currency), currency + ' ')}{text}"
 
 
 # --- List --------------------------------------------------------------------------------------------------------

@@ -48,3 +48,18 @@ def money_format(amount: Decimal | None, currency: str) -> str:
     text = number_format(abs(rounded), decimal_pos=places, use_l10n=True, force_grouping=True)
     sign = "-" if rounded < 0 else ""  # "-$1,234.50", not "$-1,234.50"; an amount that rounds to zero has none
     return f"{sign}{SYMBOLS.get(Currency(currency), currency + ' ')}{text}"
+
+
+RATE_MAX_PLACES = 4  # prices per unit (PriceComponent.amount, PriceTier.rate, InvoiceLine.unit_price) keep four
+
+
+def rate_format(amount: Decimal | None, currency: str) -> str:
+    """A price per unit in its currency with the decimals it has (at least the currency's minor unit, at most four),
+    e.g. "¥0.85", "$0.0125", "-€12.50": unlike amounts, rates are not rounded to the minor unit."""
+    if amount is None:
+        return ""
+    exponent = amount.normalize().as_tuple().exponent
+    places = min(max(minor_units(currency), -exponent if isinstance(exponent, int) else 0), RATE_MAX_PLACES)
+    text = number_format(abs(amount), decimal_pos=places, use_l10n=True, force_grouping=True)
+    symbol = SYMBOLS.get(Currency(currency), currency + " ") if currency in Currency.values else currency + " "
+    return f"{'-' if amount < 0 else ''}{symbol}{text}"

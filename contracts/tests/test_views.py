@@ -22,7 +22,7 @@ from contracts import services
 from contracts.choices import AuditAction, ComponentKind, ContractStatus, TaxCategory
 from contracts.models import AuditEntry, Contract, ContractAmendment, ContractAsset, PriceComponent, PriceTier
 from contracts.selectors import contract_list
-from contracts.views import rate_format
+from fleet.money import rate_format
 from maintenance.tests.factories import ServiceLevelFactory
 from telemetry.choices import Meter
 
