@@ -189,6 +189,7 @@ def draft_customers(
     if not customers:
         return []
     rounding = billing_settings(customers[0].provider_id).tax_rounding
+    provider = Organisation.objects.get(pk=customers[0].provider_id)  # the seller of every invoice of the batch
     outcomes = []
     for customer, inputs in zip(
         customers, load_inputs(customers=customers, year=year, month=month, now=now), strict=True
@@ -196,7 +197,9 @@ def draft_customers(
         try:
             rated = rate_customer(inputs, tax_rounding=rounding)
             with transaction.atomic():
-                invoices = _store_drafts(customer, inputs, rated, run=run, by=by, tax_rounding=rounding)
+                invoices = _store_drafts(
+                    customer, inputs, rated, provider=provider, run=run, by=by, tax_rounding=rounding
+                )
             outcomes.append(DraftOutcome(customer.pk, invoices))
         except (ValidationError, IntegrityError, ArithmeticError) as error:
             outcomes.append(DraftOutcome(customer.pk, [], error=_error_text(error)))
@@ -214,6 +217,7 @@ def _store_drafts(
     inputs: CustomerInputs,
     rated: list[RatedInvoice],
     *,
+    provider: Organisation,
     run: BillingRun | None,
     by: User | None,
     tax_rounding: str,
@@ -226,7 +230,6 @@ def _store_drafts(
             customer=customer, year=period.year, month=period.month, kind=InvoiceKind.INVOICE
         )
     }
-    provider = Organisation.objects.get(pk=customer.provider_id)
     now = timezone.now()
     stored = []
     for rated_invoice in rated:
@@ -655,14 +658,16 @@ def billing_run_draft_batch(*, run_id: int, customer_ids: Iterable[int]) -> int:
             outcomes = draft_customers(customers=customers, year=run.year, month=run.month, run=run, by=run.started_by)
         except (ValidationError, ArithmeticError) as error:
             outcomes = [DraftOutcome(customer.pk, [], error=_error_text(error)) for customer in customers]
-        for outcome in outcomes:
-            failed = bool(outcome.error)
-            BillingRunItem.objects.filter(run=run, customer_id=outcome.customer_id).update(
-                status=RunItemStatus.FAILED if failed else RunItemStatus.DONE,
-                message=outcome.error[:2000],
-                updated_at=timezone.now(),
-            )
-            drafted += not failed
+        done = [outcome.customer_id for outcome in outcomes if not outcome.error]
+        BillingRunItem.objects.filter(run=run, customer_id__in=done).update(
+            status=RunItemStatus.DONE, message="", updated_at=timezone.now()
+        )
+        for outcome in outcomes:  # failures are few, each with its own message
+            if outcome.error:
+                BillingRunItem.objects.filter(run=run, customer_id=outcome.customer_id).update(
+                    status=RunItemStatus.FAILED, message=outcome.error[:2000], updated_at=timezone.now()
+                )
+        drafted = len(done)
     billing_run_close_drafting(run_id=run_id)
     return drafted
 

@@ -15,8 +15,6 @@ without the capability a 403.
 - ``POST /contracts/{id}/amend/``: an amendment (components ended and added, assets in and out).
 """
 
-from decimal import Decimal
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
@@ -72,7 +70,6 @@ from contracts.selectors import (
 from contracts.tasks import billing_run_finalise_task
 from contracts.views import invoice_document_response
 from fleet.api.views import TenantViewSetMixin
-from fleet.money import minor_units
 from fleet.tenancy import access_for
 from maintenance.api.work import FirstRendererNegotiation
 
@@ -262,13 +259,6 @@ BINARY_FILE = {
 }
 
 
-def _in_minor_units(amount: Decimal, currency: str) -> Decimal:
-    """``amount`` with the currency's decimal places when it fits them (the input's "1000.00" is ¥1000), else as
-    given, for the service to refuse."""
-    rounded = amount.quantize(Decimal(1).scaleb(-minor_units(currency)))
-    return rounded if rounded == amount else amount
-
-
 class InvoiceViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Invoices and credit notes the caller sees, with their documents; staff who draft invoices finalise them
     and correct them with credit notes."""
@@ -331,13 +321,8 @@ class InvoiceViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
         invoice = self.get_object()
         serializer = CreditNoteInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        lines = {
-            line: _in_minor_units(amount, invoice.currency)
-            for line, amount in serializer.validated_data["lines"].items()
-        }
-        note = credit_note_create(
-            invoice=invoice, lines=lines, reason=serializer.validated_data["reason"], by=request.user
-        )
+        data = serializer.validated_data
+        note = credit_note_create(invoice=invoice, lines=data["lines"], reason=data["reason"], by=request.user)
         return self._read(note, status.HTTP_201_CREATED)
 
 
