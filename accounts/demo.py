@@ -9,7 +9,8 @@ from stdnum.jp import cn
 from accounts.choices import OrganisationKind, Role
 from accounts.models import Membership, Organisation, OrganisationSettings, User
 from accounts.services import organisation_create, user_create
-from fleet.demo import DemoContext, ScaleContext, ScaleDataExists, bulk_load
+from fleet.bulk import bulk_load
+from fleet.demo import DemoContext, ScaleContext, ScaleDataExists
 
 DEMO_PASSWORDS: dict[Role, str] = {
     Role.PROVIDER_ADMIN: "Harbor-Maple-7314",

@@ -17,7 +17,8 @@ from accounts.models import Membership, Organisation
 from assets.choices import AssetCategory, AssetEventKind, AssetStatus, LifeUnit, Ownership, PartKind
 from assets.models import Asset, AssetEvent, AssetModel, Manufacturer, PartType, Site
 from assets.services import asset_create, site_create
-from fleet.demo import DemoContext, ScaleContext, bulk_load
+from fleet.bulk import bulk_load
+from fleet.demo import DemoContext, ScaleContext
 
 
 @dataclass(frozen=True)

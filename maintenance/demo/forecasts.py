@@ -38,7 +38,8 @@ from accounts.models import Organisation
 from assets.choices import AssetCategory, LifeUnit, PartKind
 from assets.demo import FLEETS
 from assets.models import PartType
-from fleet.demo import DemoContext, bulk_load
+from fleet.bulk import bulk_load
+from fleet.demo import DemoContext
 from maintenance.models import PartInstallation
 from maintenance.replacements import replacements_run
 from telemetry.choices import Meter

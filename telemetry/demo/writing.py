@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db import connection, models
 from django.utils import timezone
 
-from fleet.demo import bulk_load
+from fleet.bulk import bulk_load
 
 INSERT_BATCH_SIZE = 20_000
 
