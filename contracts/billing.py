@@ -26,7 +26,7 @@ customers and every draft; finalised invoices stay.
 """
 
 import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -76,6 +76,7 @@ from contracts.rating import (
     tax_totals,
 )
 from contracts.receivables import refresh_receivable
+from fleet.bulk import bulk_load
 from fleet.money import minor_units
 from maintenance.services import next_number
 from telemetry.usage import freeze_boundaries, time_zone
@@ -305,33 +306,55 @@ def _store_lines(invoice: Invoice, rated_lines: list[RatedLine]) -> None:
         )
         for position, line in enumerate(rated_lines, start=1)
     )
-    details = []
+    bulk_load(InvoiceLineAsset, LINE_ASSET_FIELDS, _line_asset_rows(lines, rated_lines))
+
+
+# The per-asset detail: hundreds of rows an invoice, written by COPY on PostgreSQL.
+LINE_ASSET_FIELDS = (
+    "line_id",
+    "asset_id",
+    "days",
+    "meter",
+    "start_at",
+    "end_at",
+    "start_value",
+    "end_value",
+    "start_source",
+    "end_source",
+    "start_estimated",
+    "end_estimated",
+    "usage",
+    "allowance",
+    "overage",
+    "resets",
+    "no_data",
+)
+
+
+def _line_asset_rows(lines: list[InvoiceLine], rated_lines: list[RatedLine]) -> Iterator[tuple]:
     for stored, line in zip(lines, rated_lines, strict=True):
         for asset in line.assets:
             first = asset.intervals[0] if asset.intervals else None
             last = asset.intervals[-1] if asset.intervals else None
-            details.append(
-                InvoiceLineAsset(
-                    line=stored,
-                    asset_id=asset.asset_id,
-                    days=asset.days,
-                    meter=asset.meter,
-                    start_at=first.start if first else None,
-                    end_at=last.end if last else None,
-                    start_value=first.start_value if first else None,
-                    end_value=last.end_value if last else None,
-                    start_source=first.start_source if first else "",
-                    end_source=last.end_source if last else "",
-                    start_estimated=first.start_estimated if first else False,
-                    end_estimated=last.end_estimated if last else False,
-                    usage=asset.usage_total,
-                    allowance=asset.allowance,
-                    overage=asset.overage,
-                    resets=asset.resets,
-                    no_data=asset.no_data,
-                )
+            yield (
+                stored.pk,
+                asset.asset_id,
+                asset.days,
+                asset.meter,
+                first.start if first else None,
+                last.end if last else None,
+                first.start_value if first else None,
+                last.end_value if last else None,
+                first.start_source if first else "",
+                last.end_source if last else "",
+                first.start_estimated if first else False,
+                last.end_estimated if last else False,
+                asset.usage_total,
+                asset.allowance,
+                asset.overage,
+                asset.resets,
+                asset.no_data,
             )
-    InvoiceLineAsset.objects.bulk_create(details, batch_size=2000)
 
 
 # --- Finalising ---------------------------------------------------------------------------------------------------

@@ -31,7 +31,15 @@ from contracts.choices import (
     LineKind,
     RunItemStatus,
 )
-from contracts.models import BillingRun, Invoice, InvoiceEvent, InvoiceLine, InvoiceSequence, Receivable
+from contracts.models import (
+    BillingRun,
+    Invoice,
+    InvoiceEvent,
+    InvoiceLine,
+    InvoiceLineAsset,
+    InvoiceSequence,
+    Receivable,
+)
 from contracts.tests.billing_helpers import TOKYO, at, mps_contract, read
 from telemetry.choices import Meter
 from telemetry.models import MeterBoundary, Reading
@@ -133,15 +141,23 @@ def test_finalising_numbers_dates_freezes_and_is_idempotent(customer, other_cust
     assert second.number == "INV-2025-000002"
 
 
-def test_a_finalised_invoice_cannot_be_altered_even_by_sql(customer, billed):
+def test_a_finalised_invoice_cannot_be_altered_even_by_sql(customer, printer, billed):
     invoice = finalise_invoice(invoice_id=nov_invoice(customer).pk, today=DEC_1, deliver=False)
+    fee, pages = invoice.lines.order_by("position")
+    details = InvoiceLineAsset.objects.filter(line__invoice=invoice)
+    assert details.count() == 1
     attempts = [
         lambda: Invoice.objects.filter(pk=invoice.pk).update(total=Decimal(1), net_total=Decimal(-1199)),
         lambda: Invoice.objects.filter(pk=invoice.pk).update(number="INV-2025-999999"),
         lambda: Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.DRAFT),
         lambda: InvoiceLine.objects.filter(invoice=invoice).update(amount=Decimal(1)),
         lambda: InvoiceLine.objects.filter(invoice=invoice).delete(),
+        lambda: InvoiceLine.objects.bulk_create([InvoiceLine(invoice=invoice, position=3, amount=Decimal(1))]),
         lambda: invoice.taxes.update(tax=Decimal(0)),
+        lambda: invoice.taxes.all().delete(),
+        lambda: details.update(usage=Decimal(1)),
+        lambda: details.delete(),
+        lambda: InvoiceLineAsset.objects.bulk_create([InvoiceLineAsset(line=fee, asset=printer, days=30)]),
         lambda: Invoice.objects.filter(pk=invoice.pk).delete(),
     ]
     for attempt in attempts:
@@ -149,6 +165,7 @@ def test_a_finalised_invoice_cannot_be_altered_even_by_sql(customer, billed):
             attempt()
     invoice.refresh_from_db()
     assert (invoice.number, invoice.total, invoice.lines.count()) == ("INV-2025-000001", Decimal(13200), 2)
+    assert (details.get().usage, invoice.taxes.get().tax) == (Decimal(3000), Decimal(1200))
     # Delivery is not frozen: the rendered files may be attached.
     Invoice.objects.filter(pk=invoice.pk).update(pdf="invoices/x.pdf")
 
