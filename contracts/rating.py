@@ -944,20 +944,26 @@ def load_inputs(
 def read_usage(
     contracts_and_periods: Iterable[tuple[list[ContractTerms], Period]], *, now: datetime.datetime | None = None
 ) -> dict[tuple[int, str, datetime.datetime, datetime.datetime], Usage]:
-    """Usage of every metered interval of these contracts: one bulk call (three queries) per distinct interval."""
-    wanted: dict[tuple[datetime.datetime, datetime.datetime], tuple[set[int], set[str]]] = {}
+    """Usage of every metered interval of these contracts: one bulk call (two queries on PostgreSQL) per distinct
+    interval."""
+    wanted: dict[tuple[datetime.datetime, datetime.datetime], set[tuple[int, str]]] = {}
     for contracts, period in contracts_and_periods:
         for contract in contracts:
             for component in contract.components:
                 if component.kind not in (ComponentKind.METER_CHARGE, ComponentKind.OUTCOME_CHARGE):
                     continue
                 for asset_id, start_at, end_at in usage_intervals(contract, component, period):
-                    assets, meters = wanted.setdefault((start_at, end_at), (set(), set()))
-                    assets.add(asset_id)
-                    meters.add(component.meter)
+                    wanted.setdefault((start_at, end_at), set()).add((asset_id, component.meter))
     usage = {}
-    for (start_at, end_at), (assets, meters) in sorted(wanted.items()):
-        found = usage_for_assets(asset_ids=sorted(assets), meters=sorted(meters), start=start_at, end=end_at, now=now)
+    for (start_at, end_at), pairs in sorted(wanted.items()):
+        found = usage_for_assets(
+            asset_ids=sorted({asset_id for asset_id, _meter in pairs}),
+            meters=sorted({meter for _asset_id, meter in pairs}),
+            start=start_at,
+            end=end_at,
+            now=now,
+            pairs=pairs,
+        )
         for (asset_id, meter), value in found.items():
             usage[(asset_id, meter, start_at, end_at)] = value
     return usage

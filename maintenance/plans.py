@@ -399,7 +399,7 @@ class _Meter:
 
 
 def _meters(plan: PreventivePlan, asset_ids: list[int], today: datetime.date) -> dict[int, _Meter]:
-    """The counters and daily rates of the plan's meter for all its assets (the usage service: three queries)."""
+    """The counters and daily rates of the plan's meter for all its assets (the usage service: two or three queries)."""
     if not plan.meter or not plan.interval_units or not asset_ids:
         return {}
     now = _end_of(today)

@@ -138,7 +138,7 @@ class MonthlyUsage:
 def asset_monthly_usage(
     *, asset: Asset, meters: list[str], months: int = USAGE_MONTHS, now: datetime.datetime | None = None
 ) -> list[MonthlyUsage]:
-    """The last ``months`` calendar months (the current one up to now) per meter, in three queries."""
+    """The last ``months`` calendar months (the current one up to now) per meter, in two or three queries."""
     if not meters:
         return []
     now = now or timezone.now()

@@ -42,15 +42,19 @@ readings at end)]. Usage is never negative: when an over-estimated frozen start 
 reach by the end, usage is 0 and the end counter is held at the frozen start (estimated), so that the
 next period still starts from it and nothing is billed twice.
 
-**Scale.** The bulk functions read, whatever the number of assets, three queries: the frozen boundaries,
-the neighbours outside the range (for each asset and meter the last valid reading before the first
-boundary and the first one after the last boundary, as indexed ``LIMIT 1`` subqueries), and the valid
-readings between the first and the last boundary, streamed in (asset, meter, time) order and computed one
-series at a time, so memory holds one series and the results.
+**Scale.** The bulk functions read the frozen boundaries in one query and the readings in one more, whatever
+the number of assets. On PostgreSQL the series are reduced in SQL (``_reduced_series``): one window pass numbers
+each series' readings (one per instant) and marks its resets, and only the readings the rules can look at leave
+the database: the last at or before and the first after each boundary, the first, the last two, every reset and
+the first of the recent-rate window, a few rows per series instead of one per reading. Elsewhere (SQLite, the
+embedded default) two queries stream the neighbours outside the range and every valid reading within it in
+(asset, meter, time) order, one series at a time. Both feed the same computation (``_Series``), which needs from
+a series only those readings, each with its position in the whole series and the count of resets up to it; the
+two readers give the same figures (tested on PostgreSQL).
 """
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -59,6 +63,7 @@ from itertools import groupby
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -68,6 +73,9 @@ from telemetry.choices import Meter, ReadingSource
 from telemetry.models import COUNTER_DECIMAL_PLACES, MeterBoundary, Reading
 
 RATE_WINDOW = timedelta(days=30)
+# The reduced series reads the readings this far beyond the first and last boundaries in its one scan: the
+# neighbours of a device that reports at least this often need no index lookup of their own.
+NEIGHBOUR_MARGIN = timedelta(days=2)
 QUANTUM = Decimal(1).scaleb(-COUNTER_DECIMAL_PLACES)
 STREAM_CHUNK_SIZE = 5000
 ZERO = Decimal(0)
@@ -166,9 +174,12 @@ def usage_for_assets(
     start: datetime,
     end: datetime,
     now: datetime | None = None,
+    pairs: Collection[tuple[int, str]] | None = None,
 ) -> dict[tuple[int, str], Usage]:
-    """Usage of every asset and meter over [start, end] in three queries; pairs without data are left out."""
-    series = usage_series(asset_ids=asset_ids, meters=meters, boundaries=[start, end], now=now)
+    """Usage of every asset and meter over [start, end] in two queries (three off PostgreSQL); pairs without data
+    are left out. ``pairs``: only these (asset, meter) pairs of ``asset_ids`` x ``meters``, when the caller knows
+    which meter each asset needs (the database then looks for no other)."""
+    series = usage_series(asset_ids=asset_ids, meters=meters, boundaries=[start, end], now=now, pairs=pairs)
     return {key: periods[0] for key, periods in series.items() if periods[0] is not None}
 
 
@@ -178,11 +189,14 @@ def usage_series(
     meters: Sequence[str],
     boundaries: Sequence[datetime],
     now: datetime | None = None,
+    pairs: Collection[tuple[int, str]] | None = None,
 ) -> dict[tuple[int, str], list[Usage | None]]:
-    """Usage over consecutive periods (``boundaries[k]`` to ``boundaries[k + 1]``) in three queries.
+    """Usage over consecutive periods (``boundaries[k]`` to ``boundaries[k + 1]``) in two queries (three off
+    PostgreSQL).
 
     Each period's figures equal those of ``usage_for_assets`` for that period alone. A pair appears when it
-    has data in at least one period; a period without data is ``None`` in its list.
+    has data in at least one period; a period without data is ``None`` in its list. ``pairs`` as in
+    ``usage_for_assets``.
     """
     boundaries = list(boundaries)
     _check(meters, boundaries)
@@ -191,21 +205,17 @@ def usage_series(
     meters = list(dict.fromkeys(meters))
     if not ids or not meters:
         return {}
+    wanted = sorted(pairs) if pairs is not None else [(asset_id, meter) for asset_id in ids for meter in meters]
     frozen = _frozen_boundaries(ids, meters, boundaries)
-    neighbours = _neighbours(ids, meters, first=boundaries[0], last=boundaries[-1], now=now)
     results: dict[tuple[int, str], list[Usage | None]] = {}
-    seen = set()
-    for key, rows in groupby(_range_rows(ids, meters, boundaries[0], boundaries[-1], now), key=lambda r: r[:2]):
-        seen.add(key)
-        before, after = neighbours.get(key, (None, None))
-        points = _series_points(before, _deduplicated(rows), after)
-        periods = _Series(points).periods(key, boundaries, frozen)
-        if any(periods):
-            results[key] = periods
-    for key, (before, after) in neighbours.items():
-        if key in seen:
-            continue
-        periods = _Series(_series_points(before, [], after)).periods(key, boundaries, frozen)
+    if connection.vendor == "postgresql":
+        read = _reduced_series(wanted, boundaries, now)
+    else:
+        read = _streamed_series(ids, meters, boundaries, now)
+        if pairs is not None:
+            read = ((key, series) for key, series in read if key in pairs)
+    for key, series in read:
+        periods = series.periods(key, boundaries, frozen)
         if any(periods):
             results[key] = periods
     return results
@@ -235,9 +245,19 @@ class _Frozen:
 def _frozen_boundaries(
     ids: list[int], meters: list[str], boundaries: list[datetime]
 ) -> dict[tuple[int, str, datetime], _Frozen]:
-    rows = MeterBoundary.objects.filter(asset_id__in=ids, meter__in=meters, at__in=boundaries).values_list(
-        "asset_id", "meter", "at", "value", "estimated"
-    )
+    if connection.vendor == "postgresql":  # one array parameter, not a placeholder per asset
+        table = connection.ops.quote_name(MeterBoundary._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT asset_id, meter, at, value, estimated FROM {table} "  # noqa: S608 - the model's table
+                "WHERE asset_id = ANY(%s::bigint[]) AND meter = ANY(%s::text[]) AND at = ANY(%s::timestamptz[])",
+                [ids, meters, boundaries],
+            )
+            rows = cursor.fetchall()
+    else:
+        rows = MeterBoundary.objects.filter(asset_id__in=ids, meter__in=meters, at__in=boundaries).values_list(
+            "asset_id", "meter", "at", "value", "estimated"
+        )
     return {(asset_id, meter, at): _Frozen(value, estimated) for asset_id, meter, at, value, estimated in rows}
 
 
@@ -283,6 +303,21 @@ def _range_rows(ids: list[int], meters: list[str], first: datetime, last: dateti
     )
 
 
+def _streamed_series(
+    ids: list[int], meters: list[str], boundaries: list[datetime], now: datetime
+) -> Iterator[tuple[tuple[int, str], "_Series"]]:
+    """Every series from its neighbours outside the range and all its valid readings within it (two queries)."""
+    neighbours = _neighbours(ids, meters, first=boundaries[0], last=boundaries[-1], now=now)
+    seen = set()
+    for key, rows in groupby(_range_rows(ids, meters, boundaries[0], boundaries[-1], now), key=lambda r: r[:2]):
+        seen.add(key)
+        before, after = neighbours.get(key, (None, None))
+        yield key, _Series.of_points(_series_points(before, _deduplicated(rows), after))
+    for key, (before, after) in neighbours.items():
+        if key not in seen:
+            yield key, _Series.of_points(_series_points(before, [], after))
+
+
 def _deduplicated(rows: Iterable[tuple]) -> list[tuple[datetime, Decimal]]:
     """(time, value) per instant: where several sources read the same instant, the manual read wins."""
     points: list[tuple[datetime, Decimal]] = []
@@ -303,6 +338,127 @@ def _series_points(before, inside: list, after) -> list[tuple[datetime, Decimal]
     return [*([before] if before else []), *inside, *([after] if after else [])]
 
 
+# The series reduced in PostgreSQL (see "Scale"). ``points``: the valid readings of the wanted pairs from two days
+# before the first boundary to two days after the last (one per instant, the manual read first), in one scan.
+# ``steps`` numbers them, finds their neighbours and the period each falls in (one window pass). ``kept`` are the
+# readings the rules look at: the first, the last two, every reset (rare; with them Python rebuilds the
+# reset-adjusted sum and the count of resets at any kept reading) and the last before or the first after a boundary
+# (its period differs from its neighbour's). ``before``/``after``: for a series with no reading in the two days
+# around the range (a device that reports rarely or not at all), the last valid reading before it and the first
+# after it, by indexed ``LIMIT 1`` lookups, numbered -1 and one past the scan's last. ``rate``: for a series whose
+# last reading falls before the last boundary, more than 30 days into its period, the first reading of the
+# recent-rate window (a ``LIMIT 1`` too); it lies inside that period and carries no position.
+_REDUCED_SQL = """
+WITH pairs AS (
+    SELECT asset_id, meter FROM unnest(%(pair_assets)s::bigint[], %(pair_meters)s::text[]) AS pair(asset_id, meter)
+),
+points AS (
+    SELECT DISTINCT ON (reading.asset_id, reading.meter, reading.taken_at)
+           reading.asset_id, reading.meter, reading.taken_at, reading.value
+    FROM {readings} AS reading JOIN pairs ON pairs.asset_id = reading.asset_id AND pairs.meter = reading.meter
+    WHERE reading.invalidated_at IS NULL AND reading.taken_at <= %(now)s
+      AND reading.taken_at >= %(first)s - %(margin)s::interval AND reading.taken_at <= %(last)s + %(margin)s::interval
+    ORDER BY reading.asset_id, reading.meter, reading.taken_at, {manual_first}
+),
+steps AS (
+    SELECT asset_id, meter, taken_at, value,
+           lag(value) OVER ordered AS previous_value,
+           lag(taken_at) OVER ordered AS previous_at,
+           lead(taken_at) OVER ordered AS next_at,
+           lead(taken_at, 2) OVER ordered AS after_next_at,
+           row_number() OVER ordered - 1 AS position,
+           width_bucket(taken_at, %(boundaries)s::timestamptz[]) AS bucket
+    FROM points
+    WINDOW ordered AS (PARTITION BY asset_id, meter ORDER BY taken_at)
+),
+kept AS (
+    SELECT asset_id, meter, taken_at, value, previous_value, position, next_at, bucket,
+           COALESCE(value < previous_value, false) AS reset
+    FROM steps
+    WHERE position = 0 OR after_next_at IS NULL OR value < previous_value
+       OR bucket <> width_bucket(next_at, %(boundaries)s::timestamptz[])
+       OR bucket <> width_bucket(previous_at, %(boundaries)s::timestamptz[])
+),
+ends AS (
+    SELECT pairs.asset_id, pairs.meter, head.taken_at AS head_at,
+           tail.taken_at AS tail_at, tail.position AS tail_position
+    FROM pairs
+    LEFT JOIN kept AS head ON head.asset_id = pairs.asset_id AND head.meter = pairs.meter AND head.position = 0
+    LEFT JOIN kept AS tail ON tail.asset_id = pairs.asset_id AND tail.meter = pairs.meter AND tail.next_at IS NULL
+),
+before AS (
+    SELECT ends.asset_id, ends.meter, neighbour.taken_at, neighbour.value, -1 AS position
+    FROM ends CROSS JOIN LATERAL (
+        SELECT reading.taken_at, reading.value FROM {readings} AS reading
+        WHERE reading.asset_id = ends.asset_id AND reading.meter = ends.meter AND reading.invalidated_at IS NULL
+          AND reading.taken_at < %(first)s - %(margin)s::interval AND reading.taken_at <= %(now)s
+        ORDER BY reading.taken_at DESC, {manual_first} LIMIT 1
+    ) AS neighbour
+    WHERE ends.head_at IS NULL OR ends.head_at >= %(first)s
+),
+after AS (
+    SELECT ends.asset_id, ends.meter, neighbour.taken_at, neighbour.value,
+           COALESCE(ends.tail_position + 1, 0) AS position
+    FROM ends CROSS JOIN LATERAL (
+        SELECT reading.taken_at, reading.value FROM {readings} AS reading
+        WHERE reading.asset_id = ends.asset_id AND reading.meter = ends.meter AND reading.invalidated_at IS NULL
+          AND reading.taken_at > %(last)s + %(margin)s::interval AND reading.taken_at <= %(now)s
+        ORDER BY reading.taken_at, {manual_first} LIMIT 1
+    ) AS neighbour
+    WHERE ends.tail_at IS NULL OR ends.tail_at <= %(last)s
+),
+rate AS (
+    SELECT kept.asset_id, kept.meter, first.taken_at, first.value
+    FROM kept CROSS JOIN LATERAL (
+        SELECT reading.taken_at, reading.value FROM {readings} AS reading
+        WHERE reading.asset_id = kept.asset_id AND reading.meter = kept.meter AND reading.invalidated_at IS NULL
+          AND reading.taken_at >= kept.taken_at - %(rate_window)s::interval AND reading.taken_at <= %(now)s
+        ORDER BY reading.taken_at, {manual_first} LIMIT 1
+    ) AS first
+    WHERE kept.next_at IS NULL AND kept.bucket BETWEEN 1 AND %(last_bucket)s
+      AND kept.taken_at - %(rate_window)s::interval > (%(boundaries)s::timestamptz[])[kept.bucket]
+)
+SELECT asset_id, meter, taken_at, value, previous_value, reset, position FROM kept
+UNION ALL
+SELECT asset_id, meter, taken_at, value, NULL, false, position FROM before
+UNION ALL
+SELECT asset_id, meter, taken_at, value, NULL, false, position FROM after
+UNION ALL
+SELECT asset_id, meter, taken_at, value, NULL, false, NULL FROM rate
+ORDER BY asset_id, meter, taken_at, position NULLS LAST
+"""
+
+
+def _reduced_series(
+    pairs: list[tuple[int, str]], boundaries: list[datetime], now: datetime
+) -> Iterator[tuple[tuple[int, str], "_Series"]]:
+    """Every series, reduced in the database to the readings the rules look at (one query; PostgreSQL)."""
+    manual_first = "CASE reading.source {} ELSE {} END".format(
+        " ".join(f"WHEN '{source}' THEN {rank}" for source, rank in SOURCE_PRIORITY.items()), len(SOURCE_PRIORITY)
+    )
+    sql = _REDUCED_SQL.format(readings=connection.ops.quote_name(Reading._meta.db_table), manual_first=manual_first)
+    params = {
+        "pair_assets": [asset_id for asset_id, _meter in pairs],
+        "pair_meters": [meter for _asset_id, meter in pairs],
+        "boundaries": boundaries,
+        "first": boundaries[0],
+        "last": boundaries[-1],
+        "now": now,
+        "margin": NEIGHBOUR_MARGIN,
+        "rate_window": RATE_WINDOW,
+        "last_bucket": len(boundaries) - 1,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for key, rows in groupby(_fetched(cursor), key=lambda row: row[:2]):
+            yield key, _Series.of_rows(list(rows))
+
+
+def _fetched(cursor) -> Iterator[tuple]:
+    while rows := cursor.fetchmany(STREAM_CHUNK_SIZE):
+        yield from rows
+
+
 # --- Computation ----------------------------------------------------------------------------------------------
 
 
@@ -320,24 +476,78 @@ class _Counter:
     adjusted: Decimal  # the reset-adjusted series at that instant
     source: str
     estimated: bool
-    used: frozenset[int] = field(default_factory=frozenset)  # indices of the points it was computed from
+    used: frozenset[int | None] = field(default_factory=frozenset)  # positions of the readings it was computed from
 
 
 class _Series:
-    """One asset's meter: its valid readings (one per instant, in time order) and their reset-adjusted sum."""
+    """One asset's meter: readings (one per instant, in time order) with their reset-adjusted sum.
 
-    def __init__(self, points: list[tuple[datetime, Decimal]]):
-        self.times = [taken_at for taken_at, _value in points]
-        self.values = [value for _taken_at, value in points]
-        self.adjusted: list[Decimal] = []
-        self.reset_at: list[bool] = []  # reset_at[i]: the reading i is below reading i - 1
-        total = ZERO
-        for index, value in enumerate(self.values):
-            reset = index > 0 and value < self.values[index - 1]
+    It may hold only some of the series' readings (``_reduced_series``): each carries its ``position`` in the whole
+    series (consecutive integers; only differences count) and ``resets``, the number of resets up to and including
+    it, and ``size`` is one past the last position. The rules look only at the readings around the boundaries, the
+    first, the last two and the first of the recent-rate window, so any subset holding those gives the figures of
+    the whole series.
+    """
+
+    def __init__(self, times, values, adjusted, reset_at, positions, resets, size: int):
+        self.times: list[datetime] = times
+        self.values: list[Decimal] = values
+        self.adjusted: list[Decimal] = adjusted  # the reset-adjusted series at each reading
+        self.reset_at: list[bool] = reset_at  # reset_at[i]: the reading is below the one before it in the series
+        self.positions: list[int | None] = positions  # None: a reading inside the period it serves (``rate``)
+        self.resets: list[int] = resets
+        self.size = size
+
+    @classmethod
+    def of_points(cls, points: list[tuple[datetime, Decimal]]) -> "_Series":
+        """The whole series from its (time, value) points."""
+        values = [value for _taken_at, value in points]
+        adjusted, reset_at, resets = [], [], []
+        total, count = ZERO, 0
+        for index, value in enumerate(values):
+            reset = index > 0 and value < values[index - 1]
             if index > 0:
-                total += value if reset else value - self.values[index - 1]
-            self.adjusted.append(total)
-            self.reset_at.append(reset)
+                total += value if reset else value - values[index - 1]
+            count += reset
+            adjusted.append(total)
+            reset_at.append(reset)
+            resets.append(count)
+        times = [taken_at for taken_at, _value in points]
+        return cls(times, values, adjusted, reset_at, list(range(len(points))), resets, len(points))
+
+    @classmethod
+    def of_rows(cls, rows: list[tuple]) -> "_Series":
+        """Part of a series from ``_REDUCED_SQL`` rows (asset, meter, time, value, previous value, reset, position).
+
+        The rows hold the first reading and every reset (the scan marks those within it; a reading next to the one
+        before it is compared here), so the reset-adjusted sum at a row is its value less the first value plus the
+        value before each reset up to it: (v_i - v_0) + the sum of v_(j-1) over resets j <= i.
+        """
+        times, values, adjusted, reset_at, positions, resets = [], [], [], [], [], []
+        first_value = rows[0][3]
+        carried, count = ZERO, 0
+        for _asset_id, _meter, taken_at, value, previous_value, reset, position in rows:
+            if times and times[-1] == taken_at:
+                continue  # the rate window's first reading, already held
+            if position is not None and positions and positions[-1] == position - 1:
+                # Next to the row before it (a neighbour found apart from the scan, or any two in a row).
+                previous_value = values[-1]
+                reset = value < previous_value
+            if reset:
+                carried += previous_value
+                count += 1
+            times.append(taken_at)
+            values.append(value)
+            adjusted.append(value - first_value + carried)
+            reset_at.append(reset)
+            positions.append(position)
+            resets.append(count)
+        size = max(position for position in positions if position is not None) + 1
+        return cls(times, values, adjusted, reset_at, positions, resets, size)
+
+    def _position(self, index: int) -> int:
+        """The position in the whole series of the reading at ``index`` here; the series' size past the end."""
+        return self.positions[index] if index < len(self.positions) else self.size
 
     def periods(self, key, boundaries: list[datetime], frozen: dict) -> list[Usage | None]:
         return [
@@ -367,11 +577,16 @@ class _Series:
             usage = ZERO
             if frozen_end is None:  # held at the frozen start until the readings pass it
                 end_value, end_estimated, end_source = start_value, True, CounterSource.FROZEN
-        first, after = bisect_left(self.times, start), bisect_right(self.times, end)
-        used = set(range(first, after)) | start_counter.used | end_counter.used
-        resets = sum(
-            1 for index in range(max(first, 1), min(after + 1, len(self.times))) if self._reset_in(index, start, end)
-        )
+        # The readings within [start, end] are positions first..after - 1 of the whole series: from the first at or
+        # after the start to the last at or before the end (both are held; the one after the end may not be).
+        first = self._position(bisect_left(self.times, start))
+        last = bisect_right(self.times, end) - 1
+        after = max(first, self.positions[last] + 1 if last >= 0 else 0)
+        outside = {
+            position
+            for position in start_counter.used | end_counter.used
+            if position is not None and not first <= position < after
+        }
         return Usage(
             asset_id=key[0],
             meter=key[1],
@@ -384,13 +599,19 @@ class _Series:
             start_source=str(start_source),
             end_source=str(end_source),
             usage=usage,
-            resets=resets,
-            readings_used=len(used),
+            resets=self._resets_in(start, end),
+            readings_used=after - first + len(outside),
         )
 
-    def _reset_in(self, index: int, start: datetime, end: datetime) -> bool:
-        """A reset is placed right after the reading before it: it falls in the period when that reading does."""
-        return self.reset_at[index] and start <= self.times[index - 1] < end
+    def _resets_in(self, start: datetime, end: datetime) -> int:
+        """The resets in [start, end): a reset is placed right after the reading before it, so it falls in the
+        period when that reading does. They are the resets of the readings after the first at or after the start,
+        up to the first at or after the end (or the last)."""
+        first = bisect_left(self.times, start)
+        if first == len(self.times):
+            return 0
+        upto = min(bisect_left(self.times, end), len(self.times) - 1)
+        return self.resets[upto] - self.resets[first]
 
     def counter(self, at: datetime, *, period_start: datetime) -> _Counter | None:
         """The counter at ``at`` from the readings (rules 1-3); ``None`` when no reading is at or before it."""
@@ -399,7 +620,9 @@ class _Series:
             return None
         last = after - 1
         if self.times[last] == at:
-            return _Counter(self.values[last], self.adjusted[last], CounterSource.READING, False, frozenset({last}))
+            return _Counter(
+                self.values[last], self.adjusted[last], CounterSource.READING, False, frozenset({self.positions[last]})
+            )
         if after < len(self.times):
             return self._interpolated(last, after, at)
         return self._extrapolated(last, at, period_start)
@@ -415,14 +638,14 @@ class _Series:
             self.adjusted[before] + increment,
             CounterSource.INTERPOLATED,
             False,
-            frozenset({before, after}),
+            frozenset({self.positions[before], self.positions[after]}),
         )
 
     def _extrapolated(self, last: int, at: datetime, period_start: datetime) -> _Counter:
-        increment, used = ZERO, {last}
+        increment, used = ZERO, {self.positions[last]}
         first = self._rate_start(last, period_start)
         if first is not None:
-            used.add(first)
+            used.add(self.positions[first])
             growth = self.adjusted[last] - self.adjusted[first]
             elapsed = _micros(self.times[last] - self.times[first])
             increment = _quantize(growth * _micros(at - self.times[last]) / elapsed)
@@ -449,7 +672,9 @@ class _Series:
     def ledger_start(self, start: datetime) -> _Counter:
         """Rule 4: no reading at or before the start; the ledger begins at the first reading after it."""
         first = bisect_right(self.times, start)
-        return _Counter(self.values[first], self.adjusted[first], CounterSource.READING, False, frozenset({first}))
+        return _Counter(
+            self.values[first], self.adjusted[first], CounterSource.READING, False, frozenset({self.positions[first]})
+        )
 
 
 def freeze_boundaries(entries: Iterable[tuple[int, str, datetime, Decimal, bool]], *, reference: str) -> None:
