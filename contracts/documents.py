@@ -21,13 +21,13 @@ from typing import TypedDict
 
 from django.conf import settings
 from django.utils import translation
-from django.utils.formats import number_format
-from django.utils.translation import gettext, npgettext
+from django.utils.translation import gettext
 from weasyprint import Attachment
 from weasyprint.text.fonts import FontConfiguration
 
 from contracts.choices import TAX_RATES, TaxCategory
 from contracts.einvoice import FACTURX_FILENAME, FACTURX_XMP_LEVEL, invoice_xml, with_document_data
+from contracts.formats import quantity_format, unit_name
 from contracts.models import BillingSettings, Invoice, InvoiceLine
 from fleet.money import Currency, rate_format
 from fleet.pdf import StaticFilesURLFetcher, render_pdf
@@ -410,29 +410,6 @@ def _appendix(lines: Iterable[InvoiceLine]) -> list[InvoiceAssetGroup]:
 
 
 # --- Formats ------------------------------------------------------------------------------------------------------
-
-
-def unit_name(code: str, quantity: Decimal) -> str:
-    """The name of a UN/ECE unit code (``contracts.rating``) for a quantity: "month", "days", "hours", "kWh"."""
-    count = 1 if quantity == 1 else 2
-    if code == "MON":
-        return npgettext("invoice unit", "month", "months", count)
-    if code == "DAY":
-        return npgettext("invoice unit", "day", "days", count)
-    if code == "HUR":
-        return npgettext("invoice unit", "hour", "hours", count)
-    if code == "C62":
-        return npgettext("invoice unit", "unit", "units", count)
-    if code == "KWH":
-        return "kWh"
-    return code
-
-
-def quantity_format(value: Decimal | None) -> str:
-    """A quantity or counter in the active locale, without trailing zeros: "1", "12.5", "1,234,567"."""
-    if value is None:
-        return ""
-    return number_format(value.normalize() + 0, use_l10n=True, force_grouping=True)
 
 
 def _percent(rate: Decimal, category: str) -> str:

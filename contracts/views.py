@@ -25,7 +25,7 @@ from django.utils.formats import date_format, number_format
 from django.utils.functional import cached_property
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext, npgettext, pgettext_lazy
+from django.utils.translation import ngettext, pgettext_lazy
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
@@ -48,6 +48,7 @@ from contracts.choices import (
     TaxCategory,
     TierMode,
 )
+from contracts.formats import quantity_format, unit_name
 from contracts.forms import (
     TERMS_FIELDS,
     AmendmentForm,
@@ -658,24 +659,6 @@ COUNTER_SOURCES = {
     CounterSource.INTERPOLATED: _("interpolated between readings"),
     CounterSource.EXTRAPOLATED: _("extrapolated from the recent rate"),
 }
-# The UN/ECE unit codes of ``contracts.rating``, named as the invoice PDF names them.
-UNIT_NAMES = {"MON": ("month", "months"), "DAY": ("day", "days"), "HUR": ("hour", "hours"), "C62": ("unit", "units")}
-
-
-def unit_text(code: str, quantity: Decimal) -> str:
-    """The name of a line's unit for its quantity: "1 month", "2,000 units", "kWh"."""
-    if code not in UNIT_NAMES:
-        return "kWh" if code == "KWH" else code
-    singular, plural = UNIT_NAMES[code]
-    return npgettext("invoice unit", singular, plural, 1 if quantity == 1 else 2)
-
-
-def quantity_text(value) -> str:
-    """A quantity or counter in the active locale, without trailing zeros ("1", "12.5", "1,234,567")."""
-    if value is None or value == "":
-        return ""
-    number = value if isinstance(value, Decimal) else Decimal(str(value))
-    return number_format(number.normalize() + 0, use_l10n=True, force_grouping=True)
 
 
 @dataclass
@@ -756,25 +739,25 @@ def line_facts(line: InvoiceLine, currency: str, serials: dict[int, str] | None 
     take("assets", _("Assets"))
     take("asset_days", _("Asset-days"))
     take("meter", _("Meter"), lambda value: dict(Meter.choices).get(value, value))
-    take("usage", _("Usage"), quantity_text)
+    take("usage", _("Usage"), quantity_format)
     scope = detail.pop("allowance_scope", "")
     take(
         "allowance",
         _("Allowance"),
         lambda value: (
-            f"{quantity_text(value)} ({dict(AllowanceScope.choices).get(scope, scope)})"
+            f"{quantity_format(value)} ({dict(AllowanceScope.choices).get(scope, scope)})"
             if scope
-            else quantity_text(value)
+            else quantity_format(value)
         ),
     )
-    take("overage", _("Overage"), quantity_text)
+    take("overage", _("Overage"), quantity_format)
     band_from, band_to = detail.pop("band_from", None), detail.pop("band_to", None)
     if band_from is not None and detail.get("tier_mode"):  # without tiers, the one band is the whole overage
-        start = quantity_text(band_from)
+        start = quantity_format(band_from)
         if band_to is None:
             band = _("from %(start)s units") % {"start": start}
         else:
-            band = _("from %(start)s to %(end)s units") % {"start": start, "end": quantity_text(band_to)}
+            band = _("from %(start)s to %(end)s units") % {"start": start, "end": quantity_format(band_to)}
         facts.append((str(_("Price band")), str(band)))
     take("tier_mode", _("Tiers"), lambda value: dict(TierMode.choices).get(value, value))
     take("minimum", _("Minimum charge"), lambda value: _money_text(value, currency))
@@ -782,7 +765,7 @@ def line_facts(line: InvoiceLine, currency: str, serials: dict[int, str] | None 
     take("baseline", _("Baseline cost"), lambda value: _money_text(value, currency))
     take("charges", _("Charges of the contract"), lambda value: _money_text(value, currency))
     take("saving", _("Measured saving"), lambda value: _money_text(value, currency))
-    take("share_percent", _("Share of the saving"), lambda value: f"{quantity_text(value)}%")
+    take("share_percent", _("Share of the saving"), lambda value: f"{quantity_format(value)}%")
     take("breaches", _("Service level breaches"))
     take("breached_work_orders", _("Work orders past their due time"), lambda value: ", ".join(map(str, value)))
     take(
@@ -790,9 +773,9 @@ def line_facts(line: InvoiceLine, currency: str, serials: dict[int, str] | None 
         _("Assets below the uptime target"),
         lambda value: ", ".join(serials.get(asset_id, f"#{asset_id}") for asset_id in value),
     )
-    take("percent_per_breach", _("Credit per breach"), lambda value: f"{quantity_text(value)}%")
-    take("cap_percent", _("Credit cap"), lambda value: f"{quantity_text(value)}%")
-    take("percent", _("Credit"), lambda value: f"{quantity_text(value)}%")
+    take("percent_per_breach", _("Credit per breach"), lambda value: f"{quantity_format(value)}%")
+    take("cap_percent", _("Credit cap"), lambda value: f"{quantity_format(value)}%")
+    take("percent", _("Credit"), lambda value: f"{quantity_format(value)}%")
     take("fees", _("Fees credited against"), lambda value: _money_text(value, currency))
     take("work_order", _("Work order"))
     detail.pop("credits_line", None)
@@ -809,15 +792,15 @@ def _asset_row(detail: InvoiceLineAsset, pooled: bool) -> AssetRow:
         detail=detail,
         asset=detail.asset,
         meter=str(detail.get_meter_display()) if metered else "",
-        start=quantity_text(detail.start_value),
-        end=quantity_text(detail.end_value),
+        start=quantity_format(detail.start_value),
+        end=quantity_format(detail.end_value),
         start_source=str(COUNTER_SOURCES.get(detail.start_source, detail.start_source)),
         end_source=str(COUNTER_SOURCES.get(detail.end_source, detail.end_source)),
         start_frozen=detail.start_source == CounterSource.FROZEN,
         end_frozen=detail.end_source == CounterSource.FROZEN,
-        usage=quantity_text(detail.usage) if metered else "",
-        allowance=str(_("pooled")) if metered and pooled else quantity_text(detail.allowance) if metered else "",
-        overage="" if pooled else quantity_text(detail.overage) if metered else "",
+        usage=quantity_format(detail.usage) if metered else "",
+        allowance=str(_("pooled")) if metered and pooled else quantity_format(detail.allowance) if metered else "",
+        overage="" if pooled else quantity_format(detail.overage) if metered else "",
     )
 
 
@@ -841,8 +824,8 @@ def line_groups(invoice: Invoice) -> list[SiteGroup]:
         contracts[key].lines.append(
             LineRow(
                 line=line,
-                quantity=quantity_text(line.quantity),
-                unit=unit_text(line.unit, line.quantity),
+                quantity=quantity_format(line.quantity),
+                unit=unit_name(line.unit, line.quantity),
                 unit_price=rate_format(line.unit_price, invoice.currency),
                 facts=line_facts(line, invoice.currency, serials),
                 assets=[

@@ -20,8 +20,9 @@ from accounts.tests.factories import CustomerFactory, ProviderFactory
 from assets.tests.factories import AssetFactory, SiteFactory
 from contracts.billing import credit_note_create, draft_customers, finalise_invoice
 from contracts.choices import ComponentKind, ContractStatus, InvoiceKind, LineKind, TaxCategory
-from contracts.documents import quantity_format, render_invoice_pdf, unit_name
+from contracts.documents import render_invoice_pdf
 from contracts.einvoice import check_xml_xsd, invoice_document_queryset, invoice_xml
+from contracts.formats import quantity_format, unit_name
 from contracts.models import BillingSettings, Contract, Invoice, InvoiceLine, InvoiceLineAsset, InvoiceTax
 from contracts.schematron import check_xml_schematron
 from contracts.services import component_add, contract_create, contract_transition, coverage_add
