@@ -27,7 +27,7 @@ from weasyprint.text.fonts import FontConfiguration
 
 from contracts.choices import TAX_RATES, TaxCategory
 from contracts.einvoice import FACTURX_FILENAME, FACTURX_XMP_LEVEL, invoice_xml, with_document_data
-from contracts.formats import quantity_format, unit_name
+from contracts.formats import lines_by_site_and_contract, quantity_format, unit_name
 from contracts.models import BillingSettings, Invoice, InvoiceLine
 from fleet.money import Currency, rate_format
 from fleet.pdf import StaticFilesURLFetcher, render_pdf
@@ -326,27 +326,22 @@ def _party(snapshot: dict) -> InvoiceParty:
 
 def _site_groups(lines: Iterable[InvoiceLine], currency: str, rates: dict[str, Decimal]) -> list[InvoiceSiteGroup]:
     """Lines by site (the contract-wide ones first, under "All sites"), then by contract, in line order."""
-    sites: dict[int | None, InvoiceSiteGroup] = {}
-    contracts: dict[tuple[int | None, int | None], InvoiceContractGroup] = {}
-    for line in sorted(lines, key=lambda line: (line.site_id is not None, line.position)):
-        site_key = line.site_id
-        if site_key not in sites:
-            sites[site_key] = InvoiceSiteGroup(
-                name=line.site.name if line.site_id else gettext("All sites"),
-                all_sites=line.site_id is None,
-                address_lines=line.site.address_lines if line.site_id else [],
-                contracts=[],
-            )
-        contract_key = (site_key, line.contract_id)
-        if contract_key not in contracts:
-            contracts[contract_key] = InvoiceContractGroup(
-                number=line.contract.number if line.contract_id else "",
-                title=line.contract.title if line.contract_id else "",
-                lines=[],
-            )
-            sites[site_key]["contracts"].append(contracts[contract_key])
-        contracts[contract_key]["lines"].append(_line(line, currency, rates))
-    return list(sites.values())
+    return [
+        InvoiceSiteGroup(
+            name=site[0][0].site.name if site[0][0].site_id else gettext("All sites"),
+            all_sites=site[0][0].site_id is None,
+            address_lines=site[0][0].site.address_lines if site[0][0].site_id else [],
+            contracts=[
+                InvoiceContractGroup(
+                    number=lines[0].contract.number if lines[0].contract_id else "",
+                    title=lines[0].contract.title if lines[0].contract_id else "",
+                    lines=[_line(line, currency, rates) for line in lines],
+                )
+                for lines in site
+            ],
+        )
+        for site in lines_by_site_and_contract(lines)
+    ]
 
 
 def _line(line: InvoiceLine, currency: str, rates: dict[str, Decimal]) -> InvoiceDocumentLine:

@@ -1,5 +1,6 @@
-"""How the portal and the invoice PDF print an invoice's units and quantities (one wording for both)."""
+"""How the portal and the invoice PDF lay out an invoice: its line groups, units and quantities (one way for both)."""
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from django.utils.formats import number_format
@@ -29,3 +30,17 @@ def quantity_format(value: Decimal | str | None) -> str:
         return ""
     number = value if isinstance(value, Decimal) else Decimal(str(value))
     return number_format(number.normalize() + 0, use_l10n=True, force_grouping=True)
+
+
+def lines_by_site_and_contract(lines: Iterable) -> list[list[list]]:
+    """Invoice lines by site (the contract-wide ones first), then by contract, in line order: a list of sites, each a
+    list of contracts, each a non-empty list of lines (their first line names the site and the contract)."""
+    sites: dict[int | None, list[list]] = {}
+    contracts: dict[tuple[int | None, int | None], list] = {}
+    for line in sorted(lines, key=lambda line: (line.site_id is not None, line.position)):
+        key = (line.site_id, line.contract_id)
+        if key not in contracts:
+            contracts[key] = []
+            sites.setdefault(line.site_id, []).append(contracts[key])
+        contracts[key].append(line)
+    return list(sites.values())

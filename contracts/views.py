@@ -48,7 +48,7 @@ from contracts.choices import (
     TaxCategory,
     TierMode,
 )
-from contracts.formats import quantity_format, unit_name
+from contracts.formats import lines_by_site_and_contract, quantity_format, unit_name
 from contracts.forms import (
     TERMS_FIELDS,
     AmendmentForm,
@@ -812,29 +812,30 @@ def line_groups(invoice: Invoice) -> list[SiteGroup]:
         asset_id for line in invoice.lines.all() for asset_id in (line.detail or {}).get("assets_below_uptime", [])
     }
     serials = dict(Asset.objects.filter(pk__in=below_target).values_list("pk", "serial_number")) if below_target else {}
-    sites: dict[int | None, SiteGroup] = {}
-    contracts: dict[tuple[int | None, int | None], ContractGroup] = {}
-    for line in sorted(invoice.lines.all(), key=lambda line: (line.site_id is not None, line.position)):
-        if line.site_id not in sites:
-            sites[line.site_id] = SiteGroup(site=line.site)
-        key = (line.site_id, line.contract_id)
-        if key not in contracts:
-            contracts[key] = ContractGroup(contract=line.contract)
-            sites[line.site_id].contracts.append(contracts[key])
-        contracts[key].lines.append(
-            LineRow(
-                line=line,
-                quantity=quantity_format(line.quantity),
-                unit=unit_name(line.unit, line.quantity),
-                unit_price=rate_format(line.unit_price, invoice.currency),
-                facts=line_facts(line, invoice.currency, serials),
-                assets=[
-                    _asset_row(detail, pooled=(line.detail or {}).get("allowance_scope") == AllowanceScope.POOLED)
-                    for detail in line.assets.all()
-                ],
-            )
+    return [
+        SiteGroup(
+            site=site[0][0].site,
+            contracts=[
+                ContractGroup(
+                    contract=lines[0].contract, lines=[_line_row(line, invoice.currency, serials) for line in lines]
+                )
+                for lines in site
+            ],
         )
-    return list(sites.values())
+        for site in lines_by_site_and_contract(invoice.lines.all())
+    ]
+
+
+def _line_row(line: InvoiceLine, currency: str, serials: dict[int, str]) -> LineRow:
+    pooled = (line.detail or {}).get("allowance_scope") == AllowanceScope.POOLED
+    return LineRow(
+        line=line,
+        quantity=quantity_format(line.quantity),
+        unit=unit_name(line.unit, line.quantity),
+        unit_price=rate_format(line.unit_price, currency),
+        facts=line_facts(line, currency, serials),
+        assets=[_asset_row(detail, pooled=pooled) for detail in line.assets.all()],
+    )
 
 
 def event_rows(invoice: Invoice) -> list[EventRow]:
