@@ -82,6 +82,9 @@ from maintenance.services import next_number
 from telemetry.usage import freeze_boundaries, time_zone
 
 BAD_PERIOD = _("Enter a period as YYYY-MM.")
+FINALIZE_NEEDS_WHOLE_PROVIDER = _(
+    "Only staff who bill every customer may have a run finalise its invoices as soon as they are drafted."
+)
 FUTURE_PERIOD = _("A period can be billed only once it has ended.")
 NOT_A_DRAFT = _("Only a draft can be changed.")
 NOT_FINAL = _("Only a finalised invoice can be corrected.")
@@ -618,8 +621,11 @@ def billing_run_start(
 
     Only an ended month can be billed. Re-starting a period re-drafts its customers' drafts (finalised invoices
     stay as they are). ``customer_ids`` limits what is (re)queued to those customers (an account manager's); the
-    run's other customers keep their state.
+    run's other customers keep their state, and such a start cannot have the run finalise as it drafts (that
+    finalises every customer's invoice).
     """
+    if finalize and customer_ids is not None:
+        raise ValidationError({"finalize": FINALIZE_NEEDS_WHOLE_PROVIDER})
     today = today or timezone.localdate(timezone=time_zone(provider.time_zone))
     if (year, month) >= (today.year, today.month):
         raise ValidationError({"period": FUTURE_PERIOD})

@@ -287,9 +287,6 @@ def contract_service_levels(*, user: User, customer_id: int | None = None) -> Qu
 
 # Rules that the pages and the API both apply before they call ``contracts.billing``, which does not check them.
 RUN_NOT_IN_REVIEW = _("Only a run whose drafts are in review can be finalised.")
-FINALIZE_NEEDS_WHOLE_PROVIDER = _(
-    "Only staff who bill every customer may have a run finalise its invoices as soon as they are drafted."
-)
 ONLY_DRAFT_CREDIT_NOTES = _(
     "Only a draft credit note can be discarded; the draft of a period's invoice is replaced by running the period "
     "again."

@@ -52,7 +52,6 @@ from contracts.billing import billing_run_finalise, billing_run_start, credit_no
 from contracts.choices import BillingRunStatus, ContractStatus
 from contracts.models import BillingRun, Contract, ContractAsset, Invoice, PriceComponent
 from contracts.selectors import (
-    FINALIZE_NEEDS_WHOLE_PROVIDER,
     RUN_NOT_IN_REVIEW,
     BillingRunFilterSet,
     ContractFilterSet,
@@ -60,7 +59,6 @@ from contracts.selectors import (
     audit_list,
     billing_customer_ids,
     billing_run_list,
-    bills_every_customer,
     contract_api_detail,
     contract_list,
     invoice_detail,
@@ -354,8 +352,6 @@ class BillingRunViewSet(TenantViewSetMixin, mixins.CreateModelMixin, viewsets.Re
         serializer = BillingRunCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         (year, month), finalize = serializer.validated_data["period"], serializer.validated_data["finalize"]
-        if finalize and not bills_every_customer(request.user):
-            raise DjangoValidationError({"finalize": FINALIZE_NEEDS_WHOLE_PROVIDER})
         provider = Organisation.objects.get(pk=access_for(request.user).provider_id)
         run = billing_run_start(
             provider=provider,

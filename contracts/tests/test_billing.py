@@ -11,9 +11,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.choices import Role
+from accounts.models import Organisation
 from accounts.tests.factories import CustomerFactory, member
 from assets.tests.factories import AssetFactory, SiteFactory
 from contracts.billing import (
+    FINALIZE_NEEDS_WHOLE_PROVIDER,
     billing_run_draft_batch,
     billing_run_finalise,
     billing_run_start,
@@ -398,3 +400,11 @@ def test_a_batch_redelivered_after_a_kill_during_finalisation_finishes_the_run(
     assert BillingRun.objects.get().status == BillingRunStatus.FINALISED
     year = timezone.localdate(timezone=TOKYO).year  # a run's finalisation issues its invoices today
     assert sorted(Invoice.objects.values_list("number", flat=True)) == [f"INV-{year}-000001", f"INV-{year}-000002"]
+
+
+def test_a_run_started_for_some_customers_cannot_finalise_as_it_drafts(customer, billed):
+    provider = Organisation.objects.get(pk=customer.provider_id)
+    with pytest.raises(ValidationError) as error:
+        billing_run_start(provider=provider, year=2025, month=11, finalize=True, customer_ids=[customer.pk])
+    assert error.value.message_dict == {"finalize": [str(FINALIZE_NEEDS_WHOLE_PROVIDER)]}
+    assert not BillingRun.objects.exists()

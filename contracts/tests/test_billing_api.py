@@ -383,7 +383,7 @@ def test_account_manager_starts_without_finalize_and_sees_only_their_items(
     client = api_client_for(account_manager)
     refused = client.post(RUNS, {"period": "2025-11", "finalize": True}, format="json")
     assert refused.status_code == 400
-    assert refused.json() == {"finalize": [str(selectors.FINALIZE_NEEDS_WHOLE_PROVIDER)]}
+    assert refused.json() == {"finalize": [str(billing.FINALIZE_NEEDS_WHOLE_PROVIDER)]}
     assert client.post(RUNS, {"period": "2025-11"}, format="json").status_code == 201
     run = BillingRun.objects.get()
     # The manager's start queues their customers only; the provider admin's start of the same period adds the rest.
