@@ -49,16 +49,6 @@ def stranger_manager(provider, other_customer):
 
 
 @pytest.fixture
-def service_desk(provider):
-    return member(provider, Role.SERVICE_DESK, email="desk@provider.example")
-
-
-@pytest.fixture
-def viewer(customer):
-    return member(customer, Role.CUSTOMER_VIEWER, email="viewer@acme.example")
-
-
-@pytest.fixture
 def users(provider_admin, manager, stranger_manager, customer_admin, other_admin, service_desk, viewer):
     return {
         "provider_admin": provider_admin,

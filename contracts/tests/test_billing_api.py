@@ -8,8 +8,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.choices import Role
-from accounts.tests.factories import member
 from assets.tests.factories import AssetFactory
 from contracts import billing, selectors
 from contracts.billing import BAD_PERIOD, FUTURE_PERIOD, LINE_OF_ANOTHER_INVOICE, credit_note_create
@@ -27,30 +25,6 @@ RUNS = "/api/v1/billing-runs/"
 def url(obj, suffix: str = "") -> str:
     base = RUNS if isinstance(obj, BillingRun) else INVOICES
     return f"{base}{obj.pk}/{suffix}"
-
-
-@pytest.fixture
-def account_manager(provider, customer):
-    user = member(provider, Role.ACCOUNT_MANAGER, email="am@provider.example")
-    customer.account_managers.add(user)
-    return user
-
-
-@pytest.fixture
-def other_manager(provider, other_customer):
-    user = member(provider, Role.ACCOUNT_MANAGER, email="am2@provider.example")
-    other_customer.account_managers.add(user)
-    return user
-
-
-@pytest.fixture
-def service_desk(provider):
-    return member(provider, Role.SERVICE_DESK, email="desk@provider.example")
-
-
-@pytest.fixture
-def viewer(customer):
-    return member(customer, Role.CUSTOMER_VIEWER, email="viewer@acme.example")
 
 
 @pytest.fixture
