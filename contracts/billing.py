@@ -85,6 +85,7 @@ BAD_PERIOD = _("Enter a period as YYYY-MM.")
 FINALIZE_NEEDS_WHOLE_PROVIDER = _(
     "Only staff who bill every customer may have a run finalise its invoices as soon as they are drafted."
 )
+RUN_NOT_IN_REVIEW = _("Only a run whose drafts are in review can be finalised.")
 FUTURE_PERIOD = _("A period can be billed only once it has ended.")
 NOT_A_DRAFT = _("Only a draft can be changed.")
 NOT_FINAL = _("Only a finalised invoice can be corrected.")
@@ -722,6 +723,20 @@ def billing_run_close_drafting(*, run_id: int) -> BillingRun:
     if finalize:
         billing_run_finalise(run=run, by=run.started_by)
     return run
+
+
+def billing_run_finalise_drafts(*, run: BillingRun, by: User, customer_ids: Iterable[int] | None) -> int | None:
+    """Finalise a run's drafts in review as a user asks (the portal's button, the API's action): every customer's in
+    the background when ``customer_ids`` is None (staff who bill every customer; returns None), else those
+    customers' drafts now (an account manager's; returns how many). A run not in review is a ValidationError."""
+    if run.status != BillingRunStatus.DRAFTED:
+        raise ValidationError(RUN_NOT_IN_REVIEW)
+    if customer_ids is None:
+        from contracts.tasks import billing_run_finalise_task
+
+        billing_run_finalise_task.delay(run.pk, by.pk)
+        return None
+    return billing_run_finalise(run=run, by=by, customer_ids=customer_ids)
 
 
 def billing_run_finalise(

@@ -286,7 +286,6 @@ def contract_service_levels(*, user: User, customer_id: int | None = None) -> Qu
 # as it is drafted or as a whole, importing a bank statement) needs the whole provider in view (``Scope.PROVIDER``).
 
 # Rules that the pages and the API both apply before they call ``contracts.billing``, which does not check them.
-RUN_NOT_IN_REVIEW = _("Only a run whose drafts are in review can be finalised.")
 ONLY_DRAFT_CREDIT_NOTES = _(
     "Only a draft credit note can be discarded; the draft of a period's invoice is replaced by running the period "
     "again."

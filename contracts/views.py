@@ -74,7 +74,6 @@ from contracts.models import (
     PriceComponent,
     Receivable,
 )
-from contracts.tasks import billing_run_finalise_task
 from fleet.money import money_format, rate_format
 from fleet.tables import Column, csv_cell, csv_response
 from fleet.views import FilteredListView, PortalMixin, TenantDetailView
@@ -1321,21 +1320,22 @@ class BillingRunFinaliseView(DraftInvoicesMixin, TemplateView):
         context["run"] = self.run
         context["in_review"] = self.run.status == BillingRunStatus.DRAFTED
         context["not_in_review"] = (
-            selectors.RUN_NOT_IN_REVIEW if not context["in_review"] else _("The run has no drafts left to finalise.")
+            billing.RUN_NOT_IN_REVIEW if not context["in_review"] else _("The run has no drafts left to finalise.")
         )
         return context
 
     def post(self, request, pk: int):
         run = self.run
-        if run.status != BillingRunStatus.DRAFTED:
-            messages.error(request, selectors.RUN_NOT_IN_REVIEW)
+        try:
+            count = billing.billing_run_finalise_drafts(
+                run=run, by=request.user, customer_ids=selectors.billing_customer_ids(user=request.user)
+            )
+        except ValidationError as error:
+            _messages_of(request, error)
             return redirect("contracts:billing_run_detail", pk=run.pk)
-        customer_ids = selectors.billing_customer_ids(user=request.user)
-        if customer_ids is None:
-            billing_run_finalise_task.delay(run.pk, request.user.pk)
+        if count is None:
             messages.success(request, _("The drafts of %(period)s are being finalised.") % {"period": run.period})
         else:
-            count = billing.billing_run_finalise(run=run, by=request.user, customer_ids=customer_ids)
             messages.success(
                 request,
                 ngettext("%(count)s invoice was finalised.", "%(count)s invoices were finalised.", count)

@@ -15,7 +15,6 @@ without the capability a 403.
 - ``POST /contracts/{id}/amend/``: an amendment (components ended and added, assets in and out).
 """
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -48,11 +47,10 @@ from contracts.api.serializers import (
     InvoiceSerializer,
     PriceComponentSerializer,
 )
-from contracts.billing import billing_run_finalise, billing_run_start, credit_note_create, finalise_invoice
-from contracts.choices import BillingRunStatus, ContractStatus
+from contracts.billing import billing_run_finalise_drafts, billing_run_start, credit_note_create, finalise_invoice
+from contracts.choices import ContractStatus
 from contracts.models import BillingRun, Contract, ContractAsset, Invoice, PriceComponent
 from contracts.selectors import (
-    RUN_NOT_IN_REVIEW,
     BillingRunFilterSet,
     ContractFilterSet,
     InvoiceFilterSet,
@@ -65,7 +63,6 @@ from contracts.selectors import (
     invoice_list,
     may_draft_invoices,
 )
-from contracts.tasks import billing_run_finalise_task
 from contracts.views import invoice_document_response
 from fleet.api.views import TenantViewSetMixin
 from fleet.tenancy import access_for
@@ -369,11 +366,5 @@ class BillingRunViewSet(TenantViewSetMixin, mixins.CreateModelMixin, viewsets.Re
         """Finalise the run's drafts in review: all of them (in the background) for staff who bill every
         customer, an account manager's customers' drafts otherwise."""
         run = self.get_object()
-        if run.status != BillingRunStatus.DRAFTED:
-            raise DjangoValidationError(RUN_NOT_IN_REVIEW)
-        customer_ids = billing_customer_ids(user=request.user)
-        if customer_ids is None:
-            billing_run_finalise_task.delay(run.pk, request.user.pk)
-        else:
-            billing_run_finalise(run=run, by=request.user, customer_ids=customer_ids)
+        billing_run_finalise_drafts(run=run, by=request.user, customer_ids=billing_customer_ids(user=request.user))
         return self._read(run)

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from assets.tests.factories import AssetFactory
-from contracts import billing, selectors
+from contracts import billing
 from contracts.billing import BAD_PERIOD, FUTURE_PERIOD, LINE_OF_ANOTHER_INVOICE, credit_note_create
 from contracts.choices import BillingRunStatus, InvoiceKind, InvoiceStatus, RunItemStatus
 from contracts.models import BillingRun, BillingRunItem, Invoice
@@ -337,7 +337,7 @@ def test_start_a_run_drafts_and_reports_progress(
     assert Invoice.objects.get(run=run).number == "INV-2026-000001"
     not_in_review = client.post(url(run, "finalise/"))
     assert not_in_review.status_code == 400
-    assert not_in_review.json() == {"non_field_errors": [str(selectors.RUN_NOT_IN_REVIEW)]}
+    assert not_in_review.json() == {"non_field_errors": [str(billing.RUN_NOT_IN_REVIEW)]}
 
 
 @pytest.mark.parametrize(

@@ -708,7 +708,7 @@ def test_finalising_a_run_that_is_not_in_review_is_refused(client, provider_admi
     run = billing.billing_run_start(provider=provider, year=2025, month=11, by=provider_admin)  # still drafting
     client.force_login(provider_admin)
     response = client.post(page("billing_run_finalise", run), follow=True)
-    assert str(selectors.RUN_NOT_IN_REVIEW) in response.text
+    assert str(billing.RUN_NOT_IN_REVIEW) in response.text
     assert BillingRun.objects.get().status == BillingRunStatus.RUNNING
 
 
