@@ -116,8 +116,7 @@ from maintenance.lives import (
 )
 from maintenance.models import MaintenanceSettings, PartInstallation, ReplacementForecast
 from telemetry.choices import Supply
-from telemetry.models import Reading
-from telemetry.usage import SOURCE_PRIORITY
+from telemetry.models import Reading, manual_first_sql
 
 ForecastPoint = "the dates of one forecast"
 
@@ -485,12 +484,6 @@ FROM steps
 GROUP BY asset_id, meter
 """
 
-_PRIORITY_SQL = (
-    "CASE {table}.source "
-    + " ".join(f"WHEN '{source}' THEN {rank}" for source, rank in SOURCE_PRIORITY.items())
-    + f" ELSE {len(SOURCE_PRIORITY)} END"
-)
-
 
 def _scope_sql(customer_ids, asset_ids, assets) -> tuple[str, list]:
     """The WHERE clause on ``assets_asset a`` of the assets in scope, and its parameters."""
@@ -806,8 +799,8 @@ def _meter_windows(customer_ids, asset_ids, assets, meters, as_of) -> dict[tuple
             COUNTERS_SQL.format(
                 scope=scope,
                 meters=_marks(meters),
-                priority=_PRIORITY_SQL.format(table="x"),
-                priority_r=_PRIORITY_SQL.format(table="r"),
+                priority=manual_first_sql("x"),
+                priority_r=manual_first_sql("r"),
             ),
             [*scope_params, *meters, *window],
         )
@@ -825,7 +818,7 @@ def _meter_windows(customer_ids, asset_ids, assets, meters, as_of) -> dict[tuple
                 STEPS_SQL.format(
                     meters=_marks(meters),
                     assets=_marks(ids),
-                    priority=_PRIORITY_SQL.format(table="r"),
+                    priority=manual_first_sql("r"),
                     value="CAST(r.value AS DOUBLE PRECISION)",
                 ),
                 [*ids, *meters, *window],

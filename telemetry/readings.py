@@ -27,8 +27,8 @@ from assets.models import Asset
 from fleet.filters import SearchFilterSet
 from fleet.tenancy import access_for, visible
 from telemetry.choices import Meter, ReadingSource, Supply
-from telemetry.models import DiagnosticEvent, Reading, SupplyLevel
-from telemetry.usage import MANUAL_FIRST, Usage, month_starts, time_zone, usage_series
+from telemetry.models import MANUAL_FIRST, DiagnosticEvent, Reading, SupplyLevel
+from telemetry.usage import Usage, month_starts, time_zone, usage_series
 
 INVALIDATE_CAPABILITY = Capability.HANDLE_ALERTS
 REASON_MAX_LENGTH = Reading._meta.get_field("invalidation_reason").max_length

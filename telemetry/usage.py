@@ -42,35 +42,46 @@ readings at end)]. Usage is never negative: when an over-estimated frozen start 
 reach by the end, usage is 0 and the end counter is held at the frozen start (estimated), so that the
 next period still starts from it and nothing is billed twice.
 
-**Scale.** The bulk functions read the frozen boundaries in one query and the readings in one more, whatever
-the number of assets. On PostgreSQL the series are reduced in SQL (``_reduced_series``): one window pass numbers
-each series' readings (one per instant) and marks its resets, and only the readings the rules can look at leave
-the database: the last at or before and the first after each boundary, the first, the last two, every reset and
-the first of the recent-rate window, a few rows per series instead of one per reading. Elsewhere (SQLite, the
-embedded default) two queries stream the neighbours outside the range and every valid reading within it in
-(asset, meter, time) order, one series at a time. Both feed the same computation (``_Series``), which needs from
-a series only those readings, each with its position in the whole series and the count of resets up to it; the
-two readers give the same figures (tested on PostgreSQL).
+**Scale.** The bulk functions read the frozen boundaries in one query and the readings in one more, whatever the
+number of assets. On PostgreSQL the series are reduced in SQL (``_reduced_series``): for each asset and meter, an
+index-only range scan of the series index (``telemetry_reading_series``: valid readings in time order, the winner of
+an instant first) and one window pass number its readings and mark its resets, and only the readings the rules can
+look at leave the database: the last before and the first at or after each boundary, every reset and the one before
+it, the first when it falls in the range, the last two when the last does not pass it, and the first of the
+recent-rate window, a few rows per series instead of one per reading. The work grows with the readings of the billed
+range, not with the ledger's history. Elsewhere (SQLite, the embedded default) two queries stream the neighbours
+outside the range and every valid reading within it in (asset, meter, time) order, one series at a time. Both feed
+the same computation (``_Series``), which needs from a series only those readings, each with its position in the
+whole series and the count of resets up to it; the two readers give the same figures (tested on PostgreSQL).
 """
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from itertools import groupby
+from operator import itemgetter
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from assets.models import Asset
-from telemetry.choices import Meter, ReadingSource
-from telemetry.models import COUNTER_DECIMAL_PLACES, MeterBoundary, Reading
+from telemetry.choices import Meter
+from telemetry.models import (
+    COUNTER_DECIMAL_PLACES,
+    MANUAL_FIRST,
+    SOURCE_PRIORITY,
+    MeterBoundary,
+    Reading,
+    manual_first_sql,
+)
 
 RATE_WINDOW = timedelta(days=30)
 # The reduced series reads the readings this far beyond the first and last boundaries in its one scan: the
@@ -86,14 +97,6 @@ TOO_FEW_BOUNDARIES = _("A period needs a start and an end.")
 UNKNOWN_METER = _("Unknown meter: %(meter)s.")
 UNKNOWN_TIME_ZONE = _("Unknown time zone: %(name)s.")
 BAD_MONTH = _("A month is a number from 1 to 12.")
-
-# At one instant a manual read wins: technician, then customer, then device (lower wins).
-SOURCE_PRIORITY = {ReadingSource.TECHNICIAN: 0, ReadingSource.CUSTOMER: 1, ReadingSource.DEVICE: 2}
-MANUAL_FIRST = Case(  # orders the readings of one instant: the winner first
-    *(When(source=source, then=Value(rank)) for source, rank in SOURCE_PRIORITY.items()),
-    default=Value(len(SOURCE_PRIORITY)),
-    output_field=IntegerField(),
-)
 
 
 class CounterSource(StrEnum):
@@ -214,8 +217,9 @@ def usage_series(
         read = _streamed_series(ids, meters, boundaries, now)
         if pairs is not None:
             read = ((key, series) for key, series in read if key in pairs)
+    instants = [_epoch_micros(boundary) for boundary in boundaries]
     for key, series in read:
-        periods = series.periods(key, boundaries, frozen)
+        periods = series.periods(key, boundaries, instants, frozen)
         if any(periods):
             results[key] = periods
     return results
@@ -251,7 +255,7 @@ def _frozen_boundaries(
             cursor.execute(
                 f"SELECT asset_id, meter, at, value, estimated FROM {table} "  # noqa: S608 - the model's table
                 "WHERE asset_id = ANY(%s::bigint[]) AND meter = ANY(%s::text[]) AND at = ANY(%s::timestamptz[])",
-                [ids, meters, boundaries],
+                [_array_literal(ids), _array_literal(meters), boundaries],
             )
             rows = cursor.fetchall()
     else:
@@ -259,6 +263,18 @@ def _frozen_boundaries(
             "asset_id", "meter", "at", "value", "estimated"
         )
     return {(asset_id, meter, at): _Frozen(value, estimated) for asset_id, meter, at, value, estimated in rows}
+
+
+def _array_literal(items: Iterable[int | str]) -> str:
+    """A PostgreSQL array literal of integers or strings, passed as one text parameter and cast in the query: a
+    hundred thousand elements are one ``join``, not a dumped element each."""
+    elements = ",".join(str(item) if isinstance(item, int) else _quoted_element(item) for item in items)
+    return "{" + elements + "}"
+
+
+def _quoted_element(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def _valid_readings(now: datetime):
@@ -338,77 +354,79 @@ def _series_points(before, inside: list, after) -> list[tuple[datetime, Decimal]
     return [*([before] if before else []), *inside, *([after] if after else [])]
 
 
-# The series reduced in PostgreSQL (see "Scale"). ``points``: the valid readings of the wanted pairs from two days
-# before the first boundary to two days after the last (one per instant, the manual read first), in one scan.
-# ``steps`` numbers them, finds their neighbours and the period each falls in (one window pass). ``kept`` are the
-# readings the rules look at: the first, the last two, every reset (rare; with them Python rebuilds the
-# reset-adjusted sum and the count of resets at any kept reading) and the last before or the first after a boundary
-# (its period differs from its neighbour's). ``before``/``after``: for a series with no reading in the two days
-# around the range (a device that reports rarely or not at all), the last valid reading before it and the first
-# after it, by indexed ``LIMIT 1`` lookups, numbered -1 and one past the scan's last. ``rate``: for a series whose
-# last reading falls before the last boundary, more than 30 days into its period, the first reading of the
-# recent-rate window (a ``LIMIT 1`` too); it lies inside that period and carries no position.
+# The series reduced in PostgreSQL (see "Scale"), one pair at a time (``kept``): the valid readings of the pair from
+# two days before the first boundary to two days after the last, one per instant (the manual read first) in time
+# order, straight from the series index (an index-only range scan, no sort); one window pass numbers them and gives
+# each the reading before it. A reading leaves the database when the rules may look at it or at the one before it,
+# which travels with it: the first of each period (the one before it is the last of the period before), every reset
+# (the value before it is what the adjusted sum carries), the first when it falls in the range (the ledger starts
+# there) and the last when it does not pass the range (with the one before it, the last two, to extrapolate).
+# ``before``/``after``: for a series with no reading in the two days before the range, the last valid reading
+# before it, and for one with no reading after the range, the first after the scan, by indexed ``LIMIT 1`` lookups,
+# numbered -1 and one past the scan's last. ``rate``: for a series whose last reading falls before the last
+# boundary, more than 30 days into its period, the first reading of the recent-rate window (a ``LIMIT 1`` too); it
+# lies inside that period and carries no position. Times leave as microseconds since 1970, the rows by pair
+# (numbered as given) and time.
 _REDUCED_SQL = """
 WITH pairs AS (
-    SELECT asset_id, meter FROM unnest(%(pair_assets)s::bigint[], %(pair_meters)s::text[]) AS pair(asset_id, meter)
-),
-points AS (
-    SELECT DISTINCT ON (reading.asset_id, reading.meter, reading.taken_at)
-           reading.asset_id, reading.meter, reading.taken_at, reading.value
-    FROM {readings} AS reading JOIN pairs ON pairs.asset_id = reading.asset_id AND pairs.meter = reading.meter
-    WHERE reading.invalidated_at IS NULL AND reading.taken_at <= %(now)s
-      AND reading.taken_at >= %(first)s - %(margin)s::interval AND reading.taken_at <= %(last)s + %(margin)s::interval
-    ORDER BY reading.asset_id, reading.meter, reading.taken_at, {manual_first}
-),
-steps AS (
-    SELECT asset_id, meter, taken_at, value,
-           lag(value) OVER ordered AS previous_value,
-           lag(taken_at) OVER ordered AS previous_at,
-           lead(taken_at) OVER ordered AS next_at,
-           lead(taken_at, 2) OVER ordered AS after_next_at,
-           row_number() OVER ordered - 1 AS position,
-           width_bucket(taken_at, %(boundaries)s::timestamptz[]) AS bucket
-    FROM points
-    WINDOW ordered AS (PARTITION BY asset_id, meter ORDER BY taken_at)
+    SELECT asset_id, meter, ord
+    FROM unnest(%(pair_assets)s::bigint[], %(pair_meters)s::text[]) WITH ORDINALITY AS pair(asset_id, meter, ord)
 ),
 kept AS (
-    SELECT asset_id, meter, taken_at, value, previous_value, position, next_at, bucket,
-           COALESCE(value < previous_value, false) AS reset
-    FROM steps
-    WHERE position = 0 OR after_next_at IS NULL OR value < previous_value
-       OR bucket <> width_bucket(next_at, %(boundaries)s::timestamptz[])
-       OR bucket <> width_bucket(previous_at, %(boundaries)s::timestamptz[])
+    SELECT pairs.ord, pairs.asset_id, pairs.meter, numbered.taken_at, numbered.value, numbered.previous_at,
+           numbered.previous_value, numbered.position, numbered.next_at,
+           width_bucket(numbered.taken_at, %(boundaries)s::timestamptz[]) AS bucket
+    FROM pairs CROSS JOIN LATERAL (
+        SELECT taken_at, value,
+               lag(taken_at) OVER ordered AS previous_at,
+               lag(value) OVER ordered AS previous_value,
+               lead(taken_at) OVER ordered AS next_at,
+               row_number() OVER ordered - 1 AS position
+        FROM (
+            SELECT DISTINCT ON (reading.taken_at) reading.taken_at, reading.value
+            FROM {readings} AS reading
+            WHERE reading.asset_id = pairs.asset_id AND reading.meter = pairs.meter
+              AND reading.invalidated_at IS NULL AND reading.taken_at <= %(now)s
+              AND reading.taken_at >= %(first)s - %(margin)s::interval
+              AND reading.taken_at <= %(last)s + %(margin)s::interval
+            ORDER BY reading.taken_at, {manual_first}
+        ) AS points
+        WINDOW ordered AS (ORDER BY taken_at)
+    ) AS numbered
+    WHERE (numbered.position = 0 AND numbered.taken_at >= %(first)s)
+       OR (numbered.next_at IS NULL AND numbered.taken_at <= %(last)s)
+       OR numbered.value < numbered.previous_value
+       OR width_bucket(numbered.taken_at, %(boundaries)s::timestamptz[])
+          <> width_bucket(numbered.previous_at, %(boundaries)s::timestamptz[])
 ),
 ends AS (
-    SELECT pairs.asset_id, pairs.meter, head.taken_at AS head_at,
-           tail.taken_at AS tail_at, tail.position AS tail_position
-    FROM pairs
-    LEFT JOIN kept AS head ON head.asset_id = pairs.asset_id AND head.meter = pairs.meter AND head.position = 0
-    LEFT JOIN kept AS tail ON tail.asset_id = pairs.asset_id AND tail.meter = pairs.meter AND tail.next_at IS NULL
+    SELECT pairs.ord, pairs.asset_id, pairs.meter, count(kept.ord) AS held, bool_or(kept.position = 0) AS head_inside,
+           max(kept.position) FILTER (WHERE kept.next_at IS NULL) AS tail_position
+    FROM pairs LEFT JOIN kept ON kept.ord = pairs.ord
+    GROUP BY pairs.ord, pairs.asset_id, pairs.meter
 ),
 before AS (
-    SELECT ends.asset_id, ends.meter, neighbour.taken_at, neighbour.value, -1 AS position
+    SELECT ends.ord, neighbour.taken_at, neighbour.value, -1 AS position
     FROM ends CROSS JOIN LATERAL (
         SELECT reading.taken_at, reading.value FROM {readings} AS reading
         WHERE reading.asset_id = ends.asset_id AND reading.meter = ends.meter AND reading.invalidated_at IS NULL
           AND reading.taken_at < %(first)s - %(margin)s::interval AND reading.taken_at <= %(now)s
         ORDER BY reading.taken_at DESC, {manual_first} LIMIT 1
     ) AS neighbour
-    WHERE ends.head_at IS NULL OR ends.head_at >= %(first)s
+    WHERE ends.held = 0 OR ends.head_inside
 ),
 after AS (
-    SELECT ends.asset_id, ends.meter, neighbour.taken_at, neighbour.value,
-           COALESCE(ends.tail_position + 1, 0) AS position
+    SELECT ends.ord, neighbour.taken_at, neighbour.value, COALESCE(ends.tail_position + 1, 0) AS position
     FROM ends CROSS JOIN LATERAL (
         SELECT reading.taken_at, reading.value FROM {readings} AS reading
         WHERE reading.asset_id = ends.asset_id AND reading.meter = ends.meter AND reading.invalidated_at IS NULL
           AND reading.taken_at > %(last)s + %(margin)s::interval AND reading.taken_at <= %(now)s
         ORDER BY reading.taken_at, {manual_first} LIMIT 1
     ) AS neighbour
-    WHERE ends.tail_at IS NULL OR ends.tail_at <= %(last)s
+    WHERE ends.held = 0 OR ends.tail_position IS NOT NULL
 ),
 rate AS (
-    SELECT kept.asset_id, kept.meter, first.taken_at, first.value
+    SELECT kept.ord, first.taken_at, first.value
     FROM kept CROSS JOIN LATERAL (
         SELECT reading.taken_at, reading.value FROM {readings} AS reading
         WHERE reading.asset_id = kept.asset_id AND reading.meter = kept.meter AND reading.invalidated_at IS NULL
@@ -418,14 +436,14 @@ rate AS (
     WHERE kept.next_at IS NULL AND kept.bucket BETWEEN 1 AND %(last_bucket)s
       AND kept.taken_at - %(rate_window)s::interval > (%(boundaries)s::timestamptz[])[kept.bucket]
 )
-SELECT asset_id, meter, taken_at, value, previous_value, reset, position FROM kept
+SELECT ord, {micros_taken_at}, value, {micros_previous_at}, previous_value, position FROM kept
 UNION ALL
-SELECT asset_id, meter, taken_at, value, NULL, false, position FROM before
+SELECT ord, {micros_taken_at}, value, NULL, NULL, position FROM before
 UNION ALL
-SELECT asset_id, meter, taken_at, value, NULL, false, position FROM after
+SELECT ord, {micros_taken_at}, value, NULL, NULL, position FROM after
 UNION ALL
-SELECT asset_id, meter, taken_at, value, NULL, false, NULL FROM rate
-ORDER BY asset_id, meter, taken_at, position NULLS LAST
+SELECT ord, {micros_taken_at}, value, NULL, NULL, NULL FROM rate
+ORDER BY 1, 2
 """
 
 
@@ -433,13 +451,15 @@ def _reduced_series(
     pairs: list[tuple[int, str]], boundaries: list[datetime], now: datetime
 ) -> Iterator[tuple[tuple[int, str], "_Series"]]:
     """Every series, reduced in the database to the readings the rules look at (one query; PostgreSQL)."""
-    manual_first = "CASE reading.source {} ELSE {} END".format(
-        " ".join(f"WHEN '{source}' THEN {rank}" for source, rank in SOURCE_PRIORITY.items()), len(SOURCE_PRIORITY)
+    sql = _REDUCED_SQL.format(
+        readings=connection.ops.quote_name(Reading._meta.db_table),
+        manual_first=manual_first_sql("reading"),
+        micros_taken_at=_EPOCH_MICROS_SQL.format(column="taken_at"),
+        micros_previous_at=_EPOCH_MICROS_SQL.format(column="previous_at"),
     )
-    sql = _REDUCED_SQL.format(readings=connection.ops.quote_name(Reading._meta.db_table), manual_first=manual_first)
     params = {
-        "pair_assets": [asset_id for asset_id, _meter in pairs],
-        "pair_meters": [meter for _asset_id, meter in pairs],
+        "pair_assets": _array_literal(asset_id for asset_id, _meter in pairs),
+        "pair_meters": _array_literal(meter for _asset_id, meter in pairs),
         "boundaries": boundaries,
         "first": boundaries[0],
         "last": boundaries[-1],
@@ -450,8 +470,11 @@ def _reduced_series(
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for key, rows in groupby(_fetched(cursor), key=lambda row: row[:2]):
-            yield key, _Series.of_rows(list(rows))
+        for ordinal, rows in groupby(_fetched(cursor), key=itemgetter(0)):
+            yield pairs[ordinal - 1], _Series.of_rows(rows)
+
+
+_EPOCH_MICROS_SQL = "CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
 
 
 def _fetched(cursor) -> Iterator[tuple]:
@@ -466,31 +489,40 @@ def _quantize(value: Decimal) -> Decimal:
     return value.quantize(QUANTUM, rounding=ROUND_HALF_UP)
 
 
-def _micros(delta: timedelta) -> int:
-    return delta // timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
-@dataclass(frozen=True)
-class _Counter:
+def _epoch_micros(instant: datetime) -> int:
+    """An aware instant as whole microseconds since 1970 (how ``_Series`` holds time)."""
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+_RATE_WINDOW_MICROS = RATE_WINDOW // _MICROSECOND
+
+
+class _Counter(NamedTuple):
     value: Decimal  # what the meter showed
     adjusted: Decimal  # the reset-adjusted series at that instant
     source: str
     estimated: bool
-    used: frozenset[int | None] = field(default_factory=frozenset)  # positions of the readings it was computed from
+    used: tuple[int | None, ...]  # positions of the readings it was computed from
 
 
 class _Series:
     """One asset's meter: readings (one per instant, in time order) with their reset-adjusted sum.
 
-    It may hold only some of the series' readings (``_reduced_series``): each carries its ``position`` in the whole
-    series (consecutive integers; only differences count) and ``resets``, the number of resets up to and including
-    it, and ``size`` is one past the last position. The rules look only at the readings around the boundaries, the
-    first, the last two and the first of the recent-rate window, so any subset holding those gives the figures of
-    the whole series.
+    Times are microseconds since 1970 (``_epoch_micros``): the rules compare and subtract them by the hundred
+    thousand. A series may hold only some of its readings (``_reduced_series``): each carries its ``position`` in the
+    whole series (consecutive integers; only differences count) and ``resets``, the number of resets up to and
+    including it, and ``size`` is one past the last position held (the series' last whenever a rule needs it). The
+    rules look only at the readings around the boundaries, every reset and the one before it, the first when it
+    falls in a period, the last two when the last does not pass the last boundary, and the first of the recent-rate
+    window, so any subset holding those gives the figures of the whole series.
     """
 
     def __init__(self, times, values, adjusted, reset_at, positions, resets, size: int):
-        self.times: list[datetime] = times
+        self.times: list[int] = times
         self.values: list[Decimal] = values
         self.adjusted: list[Decimal] = adjusted  # the reset-adjusted series at each reading
         self.reset_at: list[bool] = reset_at  # reset_at[i]: the reading is below the one before it in the series
@@ -512,54 +544,77 @@ class _Series:
             adjusted.append(total)
             reset_at.append(reset)
             resets.append(count)
-        times = [taken_at for taken_at, _value in points]
+        times = [_epoch_micros(taken_at) for taken_at, _value in points]
         return cls(times, values, adjusted, reset_at, list(range(len(points))), resets, len(points))
 
     @classmethod
-    def of_rows(cls, rows: list[tuple]) -> "_Series":
-        """Part of a series from ``_REDUCED_SQL`` rows (asset, meter, time, value, previous value, reset, position).
+    def of_rows(cls, rows: Iterable[tuple]) -> "_Series":
+        """Part of a series from ``_REDUCED_SQL`` rows (pair, time, value, time and value of the reading before it,
+        position), in time order.
 
-        The rows hold the first reading and every reset (the scan marks those within it; a reading next to the one
-        before it is compared here), so the reset-adjusted sum at a row is its value less the first value plus the
-        value before each reset up to it: (v_i - v_0) + the sum of v_(j-1) over resets j <= i.
+        A numbered row of the scan brings the reading before it (its position less one). The rows hold the first
+        reading and every reset, so the one before each reset is held too: a held reading is a reset when the
+        reading just before it in the series is held and is greater, and the reset-adjusted sum at a reading is its
+        value less the first value plus the value before each reset up to it: (v_i - v_0) + the sum of v_(j-1) over
+        resets j <= i. A ``rate`` row (no position) is never a reset: a reset is always numbered.
         """
-        times, values, adjusted, reset_at, positions, resets = [], [], [], [], [], []
-        first_value = rows[0][3]
-        carried, count = ZERO, 0
-        for _asset_id, _meter, taken_at, value, previous_value, reset, position in rows:
+        times: list[int] = []
+        values: list[Decimal] = []
+        positions: list[int | None] = []
+        for _pair, taken_at, value, previous_at, previous_value, position in rows:
+            if previous_at is not None:
+                if not times or times[-1] < previous_at:
+                    times.append(previous_at)
+                    values.append(previous_value)
+                    positions.append(position - 1)
+                else:  # held already, perhaps as the rate window's first reading (no position)
+                    positions[-1] = position - 1
             if times and times[-1] == taken_at:
-                continue  # the rate window's first reading, already held
-            if position is not None and positions and positions[-1] == position - 1:
-                # Next to the row before it (a neighbour found apart from the scan, or any two in a row).
-                previous_value = values[-1]
-                reset = value < previous_value
-            if reset:
-                carried += previous_value
-                count += 1
+                if position is not None:
+                    positions[-1] = position
+                continue
             times.append(taken_at)
             values.append(value)
-            adjusted.append(value - first_value + carried)
-            reset_at.append(reset)
             positions.append(position)
-            resets.append(count)
-        size = max(position for position in positions if position is not None) + 1
-        return cls(times, values, adjusted, reset_at, positions, resets, size)
+        first_value = values[0]
+        adjusted = [value - first_value for value in values]
+        reset_at = [False] * len(times)
+        resets = [0] * len(times)
+        carried, count = ZERO, 0
+        for index in range(1, len(times)):
+            position = positions[index]
+            if position is not None and positions[index - 1] == position - 1 and values[index] < values[index - 1]:
+                carried += values[index - 1]
+                count += 1
+                reset_at[index] = True
+            if count:
+                adjusted[index] += carried
+                resets[index] = count
+        return cls(times, values, adjusted, reset_at, positions, resets, positions[-1] + 1)  # the last is numbered
 
     def _position(self, index: int) -> int:
         """The position in the whole series of the reading at ``index`` here; the series' size past the end."""
         return self.positions[index] if index < len(self.positions) else self.size
 
-    def periods(self, key, boundaries: list[datetime], frozen: dict) -> list[Usage | None]:
+    def periods(self, key, boundaries: list[datetime], instants: list[int], frozen: dict) -> list[Usage | None]:
+        """The usage of each period between ``boundaries`` (``instants``: the same in ``_epoch_micros``)."""
         return [
-            self.period(key, start, end, frozen.get((*key, start)), frozen.get((*key, end)))
-            for start, end in zip(boundaries, boundaries[1:], strict=False)
+            self.period(
+                key,
+                (boundaries[index], instants[index]),
+                (boundaries[index + 1], instants[index + 1]),
+                frozen.get((*key, boundaries[index])),
+                frozen.get((*key, boundaries[index + 1])),
+            )
+            for index in range(len(boundaries) - 1)
         ]
 
-    def period(self, key, start: datetime, end: datetime, frozen_start, frozen_end) -> Usage | None:
-        end_counter = self.counter(end, period_start=start)
+    def period(self, key, start_at: tuple[datetime, int], end_at: tuple[datetime, int], frozen_start, frozen_end):
+        (start, start_micros), (end, end_micros) = start_at, end_at
+        end_counter = self.counter(end_micros, period_start=start_micros)
         if end_counter is None:
             return None  # no valid reading at or before the end: no data
-        start_counter = self.counter(start, period_start=start) or self.ledger_start(start)
+        start_counter = self.counter(start_micros, period_start=start_micros) or self.ledger_start(start_micros)
         usage = end_counter.adjusted - start_counter.adjusted
         start_value, start_estimated, start_source = start_counter.value, start_counter.estimated, start_counter.source
         end_value, end_estimated, end_source = end_counter.value, end_counter.estimated, end_counter.source
@@ -579,12 +634,12 @@ class _Series:
                 end_value, end_estimated, end_source = start_value, True, CounterSource.FROZEN
         # The readings within [start, end] are positions first..after - 1 of the whole series: from the first at or
         # after the start to the last at or before the end (both are held; the one after the end may not be).
-        first = self._position(bisect_left(self.times, start))
-        last = bisect_right(self.times, end) - 1
+        first = self._position(bisect_left(self.times, start_micros))
+        last = bisect_right(self.times, end_micros) - 1
         after = max(first, self.positions[last] + 1 if last >= 0 else 0)
         outside = {
             position
-            for position in start_counter.used | end_counter.used
+            for position in (*start_counter.used, *end_counter.used)
             if position is not None and not first <= position < after
         }
         return Usage(
@@ -599,11 +654,11 @@ class _Series:
             start_source=str(start_source),
             end_source=str(end_source),
             usage=usage,
-            resets=self._resets_in(start, end),
+            resets=self._resets_in(start_micros, end_micros),
             readings_used=after - first + len(outside),
         )
 
-    def _resets_in(self, start: datetime, end: datetime) -> int:
+    def _resets_in(self, start: int, end: int) -> int:
         """The resets in [start, end): a reset is placed right after the reading before it, so it falls in the
         period when that reading does. They are the resets of the readings after the first at or after the start,
         up to the first at or after the end (or the last)."""
@@ -613,7 +668,7 @@ class _Series:
         upto = min(bisect_left(self.times, end), len(self.times) - 1)
         return self.resets[upto] - self.resets[first]
 
-    def counter(self, at: datetime, *, period_start: datetime) -> _Counter | None:
+    def counter(self, at: int, *, period_start: int) -> _Counter | None:
         """The counter at ``at`` from the readings (rules 1-3); ``None`` when no reading is at or before it."""
         after = bisect_right(self.times, at)  # self.times[:after] are at or before ``at``
         if after == 0:
@@ -621,59 +676,59 @@ class _Series:
         last = after - 1
         if self.times[last] == at:
             return _Counter(
-                self.values[last], self.adjusted[last], CounterSource.READING, False, frozenset({self.positions[last]})
+                self.values[last], self.adjusted[last], CounterSource.READING, False, (self.positions[last],)
             )
         if after < len(self.times):
             return self._interpolated(last, after, at)
         return self._extrapolated(last, at, period_start)
 
-    def _interpolated(self, before: int, after: int, at: datetime) -> _Counter:
+    def _interpolated(self, before: int, after: int, at: int) -> _Counter:
         reset = self.reset_at[after]
         step = self.values[after] if reset else self.values[after] - self.values[before]
-        span = _micros(self.times[after] - self.times[before])
-        increment = _quantize(step * _micros(at - self.times[before]) / span)
+        span = self.times[after] - self.times[before]
+        increment = _quantize(step * (at - self.times[before]) / span)
         base = ZERO if reset else self.values[before]
         return _Counter(
             base + increment,
             self.adjusted[before] + increment,
             CounterSource.INTERPOLATED,
             False,
-            frozenset({self.positions[before], self.positions[after]}),
+            (self.positions[before], self.positions[after]),
         )
 
-    def _extrapolated(self, last: int, at: datetime, period_start: datetime) -> _Counter:
-        increment, used = ZERO, {self.positions[last]}
+    def _extrapolated(self, last: int, at: int, period_start: int) -> _Counter:
+        increment, used = ZERO, (self.positions[last],)
         first = self._rate_start(last, period_start)
         if first is not None:
-            used.add(self.positions[first])
+            used += (self.positions[first],)
             growth = self.adjusted[last] - self.adjusted[first]
-            elapsed = _micros(self.times[last] - self.times[first])
-            increment = _quantize(growth * _micros(at - self.times[last]) / elapsed)
+            elapsed = self.times[last] - self.times[first]
+            increment = _quantize(growth * (at - self.times[last]) / elapsed)
         return _Counter(
             self.values[last] + increment,
             self.adjusted[last] + increment,
             CounterSource.EXTRAPOLATED,
             True,
-            frozenset(used),
+            used,
         )
 
-    def _rate_start(self, last: int, period_start: datetime) -> int | None:
+    def _rate_start(self, last: int, period_start: int) -> int | None:
         """The first point of the recent rate: the first reading of the 30 days before the last reading (not before
         the period's start), or the reading just before them; ``None`` (held flat) when the last reading is older
         than the period's start or has no reading before it."""
         last_at = self.times[last]
         if last_at < period_start:
             return None
-        first = bisect_left(self.times, max(last_at - RATE_WINDOW, period_start))
+        first = bisect_left(self.times, max(last_at - _RATE_WINDOW_MICROS, period_start))
         if first >= last:
             first = last - 1
         return first if first >= 0 else None
 
-    def ledger_start(self, start: datetime) -> _Counter:
+    def ledger_start(self, start: int) -> _Counter:
         """Rule 4: no reading at or before the start; the ledger begins at the first reading after it."""
         first = bisect_right(self.times, start)
         return _Counter(
-            self.values[first], self.adjusted[first], CounterSource.READING, False, frozenset({self.positions[first]})
+            self.values[first], self.adjusted[first], CounterSource.READING, False, (self.positions[first],)
         )
 
 

@@ -13,7 +13,7 @@ from assets.tests.factories import AssetFactory
 from telemetry.choices import Meter, ReadingSource
 from telemetry.models import MeterBoundary, Reading
 from telemetry.tests.reading_factories import T0
-from telemetry.usage import _frozen_boundaries, _reduced_series, _streamed_series
+from telemetry.usage import _epoch_micros, _frozen_boundaries, _reduced_series, _streamed_series
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -43,7 +43,8 @@ def series_by_reader(reader, ids, boundaries, frozen, now):
         found = reader([(asset_id, meter) for asset_id in ids for meter in METERS], boundaries, now)
     else:
         found = reader(ids, METERS, boundaries, now)
-    return {key: series.periods(key, boundaries, frozen) for key, series in found}
+    instants = [_epoch_micros(boundary) for boundary in boundaries]
+    return {key: series.periods(key, boundaries, instants, frozen) for key, series in found}
 
 
 @pytest.fixture
