@@ -1,12 +1,14 @@
 """Billing: drafting a period's invoices, finalising them, credit notes, and the monthly run that drives both.
 
 **Drafting** (``draft_customers``) rates a batch of customers (``contracts.rating``, a constant number of queries
-for the batch) and stores, per customer and currency, one draft ``Invoice`` of kind invoice. Each customer is
-saved in its own transaction under a lock on the customer's row, so two runs drafting the same customer take
-turns: the second replaces the first draft's lines (the invoice row, its number-less identity and its events
-stay). A currency whose invoice is already finalised is never touched again (corrections are credit notes; late
-readings true up the next period). The unique constraint on (customer, year, month, currency) for invoices is
-the last guard: whatever runs, retries or races, a period has at most one invoice per customer and currency.
+for the batch) and stores, per customer and currency, one draft ``Invoice`` of kind invoice. The batch is saved in
+one transaction (one commit, not one a customer) under locks on its customers' rows, taken in id order in one
+statement, so two runs drafting the same customer take turns: the second replaces the first draft's lines (the
+invoice row, its number-less identity and its events stay). Each customer is saved under its own savepoint: one that
+fails is rolled back alone. A currency whose invoice is already finalised is never touched again (corrections are
+credit notes; late readings true up the next period). The unique constraint on (customer, year, month, currency) for
+invoices is the last guard: whatever runs, retries or races, a period has at most one invoice per customer and
+currency.
 
 **Finalising** (``finalise_invoice``) takes the invoice's row lock, and if it is still a draft: takes the next
 number of the provider's series for the year of issue (``INV-2026-000001``; credit notes ``CN-...``) under the
@@ -26,6 +28,7 @@ customers and every draft; finalised invoices stay.
 """
 
 import datetime
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,7 +37,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage, mailers
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -195,20 +198,57 @@ def draft_customers(
         return []
     rounding = billing_settings(customers[0].provider_id).tax_rounding
     provider = Organisation.objects.get(pk=customers[0].provider_id)  # the seller of every invoice of the batch
-    outcomes = []
-    for customer, inputs in zip(
-        customers, load_inputs(customers=customers, year=year, month=month, now=now), strict=True
-    ):
+    errors: dict[int, str] = {}
+    rated = []
+    inputs = load_inputs(customers=customers, year=year, month=month, now=now)
+    for customer, customer_inputs in zip(customers, inputs, strict=True):
         try:
-            rated = rate_customer(inputs, tax_rounding=rounding)
+            rated.append(_Rated(customer, customer_inputs, rate_customer(customer_inputs, tax_rounding=rounding)))
+        except (ValidationError, ArithmeticError) as error:
+            errors[customer.pk] = _error_text(error)
+    store = functools.partial(_store_drafts, provider=provider, run=run, by=by, tax_rounding=rounding)
+    with transaction.atomic():
+        _lock_customers(customers)
+        try:
             with transaction.atomic():
-                invoices = _store_drafts(
-                    customer, inputs, rated, provider=provider, run=run, by=by, tax_rounding=rounding
-                )
-            outcomes.append(DraftOutcome(customer.pk, invoices))
-        except (ValidationError, IntegrityError, ArithmeticError) as error:
-            outcomes.append(DraftOutcome(customer.pk, [], error=_error_text(error)))
-    return outcomes
+                stored = store(rated, _period_invoices(customers, year=year, month=month))
+        except (IntegrityError, DataError):  # one customer's data: store them one by one, each under a savepoint
+            stored = {}
+            existing = _period_invoices(customers, year=year, month=month)
+            for entry in rated:
+                try:
+                    with transaction.atomic():
+                        stored.update(store([entry], existing))
+                except (IntegrityError, DataError) as error:
+                    errors[entry.customer.pk] = _error_text(error)
+    return [
+        DraftOutcome(customer.pk, stored.get(customer.pk, []), errors.get(customer.pk, "")) for customer in customers
+    ]
+
+
+@dataclass
+class _Rated:
+    customer: Organisation
+    inputs: CustomerInputs
+    invoices: list[RatedInvoice]
+
+
+def _lock_customers(customers: Sequence[Organisation]) -> None:
+    """Lock the batch's customer rows, in id order and in one statement: two runs never wait on each other in a
+    cycle. The lock lets other rows still refer to the customers (``FOR NO KEY UPDATE``)."""
+    ids = [customer.pk for customer in customers]
+    list(Organisation.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+
+
+def _period_invoices(customers: Sequence[Organisation], *, year: int, month: int) -> dict[int, dict[str, Invoice]]:
+    """The customers' invoices of the period, by customer and currency (read under their locks)."""
+    existing: dict[int, dict[str, Invoice]] = {}
+    invoices = Invoice.objects.filter(
+        customer__in=customers, year=year, month=month, kind=InvoiceKind.INVOICE
+    ).order_by()
+    for invoice in invoices:
+        existing.setdefault(invoice.customer_id, {})[invoice.currency] = invoice
+    return existing
 
 
 def _error_text(error: Exception) -> str:
@@ -218,77 +258,100 @@ def _error_text(error: Exception) -> str:
 
 
 def _store_drafts(
-    customer: Organisation,
-    inputs: CustomerInputs,
-    rated: list[RatedInvoice],
+    entries: list[_Rated],
+    existing: dict[int, dict[str, Invoice]],
     *,
     provider: Organisation,
     run: BillingRun | None,
     by: User | None,
     tax_rounding: str,
-) -> list[Invoice]:
-    Organisation.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).get()
-    period = inputs.period
-    existing = {
-        invoice.currency: invoice
-        for invoice in Invoice.objects.filter(
-            customer=customer, year=period.year, month=period.month, kind=InvoiceKind.INVOICE
-        )
-    }
+) -> dict[int, list[Invoice]]:
+    """Store the drafts of customers whose rows are locked (``existing``: their invoices of the period by customer
+    and currency) in a number of statements that does not grow with them: the new invoices, their events, lines,
+    per-asset rows and taxes are each one statement. Returns the stored invoices by customer."""
     now = timezone.now()
-    stored = []
-    for rated_invoice in rated:
-        invoice = existing.pop(rated_invoice.currency, None)
-        if invoice is not None and invoice.is_final:
-            continue
-        values = {
-            "provider_id": customer.provider_id,
-            "run": run,
-            "period_start": period.first,
-            "period_end": period.last,
-            "language": customer.language,
-            "time_zone": customer.time_zone,
-            "payment_terms_days": rated_invoice.payment_terms_days,
-            "billing_day": rated_invoice.billing_day,
-            "tax_rounding": tax_rounding,
-            "net_total": rated_invoice.net_total,
-            "tax_total": rated_invoice.tax_total,
-            "total": rated_invoice.total,
-            "seller": party_snapshot(provider),
-            "buyer": party_snapshot(customer),
-            "drafted_at": now,
-        }
-        if invoice is None:
-            invoice = Invoice.objects.create(
-                customer=customer,
-                kind=InvoiceKind.INVOICE,
-                year=period.year,
-                month=period.month,
-                currency=rated_invoice.currency,
-                **values,
-            )
-            _event(invoice, "drafted", by=by, changes={"total": [None, str(invoice.total)]})
-        else:
-            before = str(invoice.total)
-            for name, value in values.items():
-                setattr(invoice, name, value)
-            invoice.save()
-            invoice.lines.all().delete()
-            invoice.taxes.all().delete()
-            _event(invoice, "redrafted", by=by, changes={"total": [before, str(invoice.total)]})
-        _store_lines(invoice, rated_invoice.lines)
-        InvoiceTax.objects.bulk_create(
-            InvoiceTax(invoice=invoice, tax_category=tax.tax_category, rate=tax.rate, net=tax.net, tax=tax.tax)
-            for tax in rated_invoice.taxes
-        )
-        stored.append(invoice)
-    for invoice in existing.values():  # a currency the period no longer bills
-        if not invoice.is_final:
-            invoice.delete()
+    stored: dict[int, list[Invoice]] = {}
+    created: list[Invoice] = []
+    redrafted: list[tuple[Invoice, str]] = []
+    written: list[tuple[Invoice, RatedInvoice]] = []
+    stale: list[Invoice] = []
+    for entry in entries:
+        customer, period = entry.customer, entry.inputs.period
+        theirs = dict(existing.get(customer.pk, {}))
+        stored[customer.pk] = []
+        for rated_invoice in entry.invoices:
+            invoice = theirs.pop(rated_invoice.currency, None)
+            if invoice is not None and invoice.is_final:
+                continue
+            values = {
+                "provider_id": customer.provider_id,
+                "run": run,
+                "period_start": period.first,
+                "period_end": period.last,
+                "language": customer.language,
+                "time_zone": customer.time_zone,
+                "payment_terms_days": rated_invoice.payment_terms_days,
+                "billing_day": rated_invoice.billing_day,
+                "tax_rounding": tax_rounding,
+                "net_total": rated_invoice.net_total,
+                "tax_total": rated_invoice.tax_total,
+                "total": rated_invoice.total,
+                "seller": party_snapshot(provider),
+                "buyer": party_snapshot(customer),
+                "drafted_at": now,
+            }
+            if invoice is None:
+                invoice = Invoice(
+                    customer=customer,
+                    kind=InvoiceKind.INVOICE,
+                    year=period.year,
+                    month=period.month,
+                    currency=rated_invoice.currency,
+                    **values,
+                )
+                created.append(invoice)
+            else:
+                redrafted.append((invoice, str(invoice.total)))
+                for name, value in values.items():
+                    setattr(invoice, name, value)
+            written.append((invoice, rated_invoice))
+            stored[customer.pk].append(invoice)
+        stale.extend(invoice for invoice in theirs.values() if not invoice.is_final)  # a currency no longer billed
+    Invoice.objects.bulk_create(created)
+    for invoice, _before in redrafted:  # a period drafted again: rare, and each keeps its row and events
+        invoice.save()
+    if redrafted:
+        ids = [invoice.pk for invoice, _before in redrafted]
+        InvoiceLine.objects.filter(invoice_id__in=ids).delete()
+        InvoiceTax.objects.filter(invoice_id__in=ids).delete()
+    InvoiceEvent.objects.bulk_create(
+        [
+            *(
+                InvoiceEvent(invoice=invoice, action="drafted", by=by, changes={"total": [None, str(invoice.total)]})
+                for invoice in created
+            ),
+            *(
+                InvoiceEvent(
+                    invoice=invoice, action="redrafted", by=by, changes={"total": [before, str(invoice.total)]}
+                )
+                for invoice, before in redrafted
+            ),
+        ]
+    )
+    _store_lines([(invoice, rated_invoice.lines) for invoice, rated_invoice in written])
+    InvoiceTax.objects.bulk_create(
+        InvoiceTax(invoice=invoice, tax_category=tax.tax_category, rate=tax.rate, net=tax.net, tax=tax.tax)
+        for invoice, rated_invoice in written
+        for tax in rated_invoice.taxes
+    )
+    for invoice in stale:
+        invoice.delete()
     return stored
 
 
-def _store_lines(invoice: Invoice, rated_lines: list[RatedLine]) -> None:
+def _store_lines(documents: list[tuple[Invoice, list[RatedLine]]]) -> None:
+    """The lines of these invoices and credit notes, and their per-asset detail (three statements in all)."""
+    rated_lines = [line for _invoice, lines in documents for line in lines]
     lines = InvoiceLine.objects.bulk_create(
         InvoiceLine(
             invoice=invoice,
@@ -308,7 +371,8 @@ def _store_lines(invoice: Invoice, rated_lines: list[RatedLine]) -> None:
             tax_category=line.tax_category,
             detail=line.detail,
         )
-        for position, line in enumerate(rated_lines, start=1)
+        for invoice, lines in documents
+        for position, line in enumerate(lines, start=1)
     )
     bulk_load(InvoiceLineAsset, LINE_ASSET_FIELDS, _line_asset_rows(lines, rated_lines))
 
@@ -561,7 +625,7 @@ def credit_note_create(*, invoice: Invoice, lines: dict[int, Decimal], reason: s
             note=reason.strip(),
             drafted_at=timezone.now(),
         )
-        _store_lines(note, rated)
+        _store_lines([(note, rated)])
         InvoiceTax.objects.bulk_create(
             InvoiceTax(invoice=note, tax_category=tax.tax_category, rate=tax.rate, net=tax.net, tax=tax.tax)
             for tax in taxes

@@ -43,6 +43,7 @@ Everything here but ``load_inputs`` is pure: the same inputs in any order give t
 """
 
 import datetime
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -114,10 +115,16 @@ class Period:
 
     def instant(self, day: datetime.date) -> datetime.datetime:
         """Midnight at the start of ``day`` in the period's time zone."""
-        return datetime.datetime.combine(day, datetime.time(), tzinfo=time_zone(self.tz_name))
+        return _midnight(day, self.tz_name)
 
     def day_of(self, moment: datetime.datetime) -> datetime.date:
         return moment.astimezone(time_zone(self.tz_name)).date()
+
+
+@functools.lru_cache(maxsize=4096)
+def _midnight(day: datetime.date, tz_name: str) -> datetime.datetime:
+    # A run asks for the same few dozen days of a month hundreds of thousands of times.
+    return datetime.datetime.combine(day, datetime.time(), tzinfo=time_zone(tz_name))
 
 
 @dataclass(frozen=True)
@@ -458,10 +465,14 @@ def usage_intervals(contract: ContractTerms, component: Component, period: Perio
     span = _overlap(component.valid_from, component.valid_to, *span)
     if span is None:
         return []
+    instants: dict[tuple, tuple] = {}  # most assets share a range: the contract's whole span
     intervals = []
     for asset_id, (_site, ranges) in _covered_days(contract, span).items():
-        for first, last in ranges:
-            intervals.append((asset_id, period.instant(first), period.instant(last + datetime.timedelta(days=1))))
+        for day_range in ranges:
+            if day_range not in instants:
+                first, last = day_range
+                instants[day_range] = (period.instant(first), period.instant(last + datetime.timedelta(days=1)))
+            intervals.append((asset_id, *instants[day_range]))
     return intervals
 
 

@@ -120,6 +120,29 @@ def test_redrafting_replaces_the_draft_in_place(customer, printer, billed):
     ]
 
 
+@pytest.mark.postgres  # SQLite stores an overflowing number as it is
+def test_a_customer_that_cannot_be_stored_fails_alone(customer, other_customer, billed):
+    """2,000 pages over the allowance at a billion yen a page: more than an invoice total holds. The batch's one
+    write fails, and the batch is stored again one customer at a time, each under its own savepoint."""
+    press = AssetFactory(customer=other_customer, site=SiteFactory(customer=other_customer))
+    read(press, at(2025, 11, 1), 5000)
+    read(press, at(2025, 12, 1), 8000)
+    mps_contract(other_customer, press, rate="999999999")
+
+    stored, failed = draft_customers(customers=[customer, other_customer], year=2025, month=11)
+
+    assert (stored.customer_id, stored.error, [invoice.total for invoice in stored.invoices]) == (
+        customer.pk,
+        "",
+        [Decimal(13200)],
+    )
+    assert (failed.customer_id, failed.invoices) == (other_customer.pk, [])
+    assert failed.error.startswith("DataError")
+    assert list(Invoice.objects.values_list("customer_id", flat=True)) == [customer.pk]
+    assert list(InvoiceEvent.objects.values_list("invoice__customer_id", "action")) == [(customer.pk, "drafted")]
+    assert Invoice.objects.get().lines.count() == 2
+
+
 def test_finalising_numbers_dates_freezes_and_is_idempotent(customer, other_customer, printer, billed):
     invoice = nov_invoice(customer)
     final = finalise_invoice(invoice_id=invoice.pk, today=DEC_1, deliver=False)
