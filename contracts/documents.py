@@ -14,7 +14,6 @@ stored: rating rounded them; the template never computes one.
 
 import base64
 import datetime
-import threading
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import TypedDict
@@ -23,7 +22,6 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext
 from weasyprint import Attachment
-from weasyprint.text.fonts import FontConfiguration
 
 from contracts.choices import TAX_RATES, TaxCategory
 from contracts.einvoice import FACTURX_FILENAME, FACTURX_XMP_LEVEL, invoice_xml, with_document_data
@@ -93,21 +91,6 @@ FACTURX_XMP = f"""<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns
 </rdf:RDF>""".encode()
 # WeasyPrint reads extra XMP through the document's URL fetcher, which serves data: URLs.
 FACTURX_XMP_URL = f"data:application/rdf+xml;base64,{base64.b64encode(FACTURX_XMP).decode()}"
-
-
-_thread = threading.local()
-
-
-def font_configuration() -> FontConfiguration:
-    """This thread's WeasyPrint font configuration, kept from render to render.
-
-    A fresh one (WeasyPrint's default) initialises Fontconfig, copies the 6 MB bundled font to a temporary file and
-    registers it on every render; kept, the font is registered once and Pango's font caches stay warm (about 15 % of
-    a one-page invoice's render). One per thread, as Pango's font map is not shared safely between threads."""
-    config = getattr(_thread, "font_config", None)
-    if config is None:
-        config = _thread.font_config = FontConfiguration()
-    return config
 
 
 class InvoiceParty(TypedDict):
@@ -224,7 +207,7 @@ def render_invoice_pdf(invoice: Invoice, *, language: str | None = None) -> byte
     """
     invoice = with_document_data(invoice)
     language = language or invoice.language or settings.LANGUAGE_CODE
-    write_options: dict = {"pdf_variant": PDF_VARIANT, "font_config": font_configuration()}
+    write_options: dict = {"pdf_variant": PDF_VARIANT}
     if invoice.is_final:
         xml = invoice_xml(invoice)
         write_options["attachments"] = [facturx_attachment(xml)]
