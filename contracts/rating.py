@@ -48,6 +48,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
+from operator import attrgetter
 
 from django.db.models import Q
 
@@ -409,7 +410,7 @@ def _fixed_fee(contract, component, span, period) -> RatedLine:
 def _covered_days(contract: ContractTerms, span) -> dict[int, tuple[int, list]]:
     """For each asset covered within ``span``: its site, and the inclusive day ranges it was covered."""
     covered: dict[int, tuple[int, list]] = {}
-    for coverage in sorted(contract.coverage, key=lambda row: (row.asset_id, row.start_date)):
+    for coverage in sorted(contract.coverage, key=attrgetter("asset_id", "start_date")):
         overlap = _overlap(coverage.start_date, coverage.end_date, *span)
         if overlap is None:
             continue
@@ -955,7 +956,7 @@ def load_inputs(
 def read_usage(
     contracts_and_periods: Iterable[tuple[list[ContractTerms], Period]], *, now: datetime.datetime | None = None
 ) -> dict[tuple[int, str, datetime.datetime, datetime.datetime], Usage]:
-    """Usage of every metered interval of these contracts: one bulk call (two queries on PostgreSQL) per distinct
+    """Usage of every metered interval of these contracts: one bulk call (three queries) per distinct
     interval."""
     wanted: dict[tuple[datetime.datetime, datetime.datetime], set[tuple[int, str]]] = {}
     for contracts, period in contracts_and_periods:

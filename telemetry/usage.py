@@ -42,17 +42,19 @@ readings at end)]. Usage is never negative: when an over-estimated frozen start 
 reach by the end, usage is 0 and the end counter is held at the frozen start (estimated), so that the
 next period still starts from it and nothing is billed twice.
 
-**Scale.** The bulk functions read the frozen boundaries in one query and the readings in one more, whatever the
+**Scale.** The bulk functions read the frozen boundaries in one query and the readings in two more, whatever the
 number of assets. On PostgreSQL the series are reduced in SQL (``_reduced_series``): for each asset and meter, an
 index-only range scan of the series index (``telemetry_reading_series``: valid readings in time order, the winner of
 an instant first) and one window pass number its readings and mark its resets, and only the readings the rules can
 look at leave the database: the last before and the first at or after each boundary, every reset and the one before
-it, the first when it falls in the range, the last two when the last does not pass it, and the first of the
-recent-rate window, a few rows per series instead of one per reading. The work grows with the readings of the billed
-range, not with the ledger's history. Elsewhere (SQLite, the embedded default) two queries stream the neighbours
-outside the range and every valid reading within it in (asset, meter, time) order, one series at a time. Both feed
-the same computation (``_Series``), which needs from a series only those readings, each with its position in the
-whole series and the count of resets up to it; the two readers give the same figures (tested on PostgreSQL).
+it, the first when it falls in the range, the last two when the last does not pass it; a second query looks up what
+the few others need from outside the scan (the neighbours of a device that reports rarely, the first of the
+recent-rate window). A few rows per series leave the database instead of one per reading, and the work grows with
+the readings of the billed range, not with the ledger's history. Elsewhere (SQLite, the embedded default) two
+queries stream the neighbours outside the range and every valid reading within it in (asset, meter, time) order, one
+series at a time. Both feed the same computation (``_Series``), which needs from a series only those readings, each
+with its position in the whole series and the count of resets up to it; the two readers give the same figures
+(tested on PostgreSQL).
 """
 
 from bisect import bisect_left, bisect_right
@@ -84,9 +86,9 @@ from telemetry.models import (
 )
 
 RATE_WINDOW = timedelta(days=30)
-# The reduced series reads the readings this far beyond the first and last boundaries in its one scan: the
-# neighbours of a device that reports at least this often need no index lookup of their own.
-NEIGHBOUR_MARGIN = timedelta(days=2)
+# The reduced series reads the readings this far beyond the first and last boundaries in its scan: the neighbours
+# of a device that reports at least daily need no index lookup of their own.
+NEIGHBOUR_MARGIN = timedelta(days=1)
 QUANTUM = Decimal(1).scaleb(-COUNTER_DECIMAL_PLACES)
 STREAM_CHUNK_SIZE = 5000
 ZERO = Decimal(0)
@@ -179,7 +181,7 @@ def usage_for_assets(
     now: datetime | None = None,
     pairs: Collection[tuple[int, str]] | None = None,
 ) -> dict[tuple[int, str], Usage]:
-    """Usage of every asset and meter over [start, end] in two queries (three off PostgreSQL); pairs without data
+    """Usage of every asset and meter over [start, end] in three queries; pairs without data
     are left out. ``pairs``: only these (asset, meter) pairs of ``asset_ids`` x ``meters``, when the caller knows
     which meter each asset needs (the database then looks for no other)."""
     series = usage_series(asset_ids=asset_ids, meters=meters, boundaries=[start, end], now=now, pairs=pairs)
@@ -194,8 +196,7 @@ def usage_series(
     now: datetime | None = None,
     pairs: Collection[tuple[int, str]] | None = None,
 ) -> dict[tuple[int, str], list[Usage | None]]:
-    """Usage over consecutive periods (``boundaries[k]`` to ``boundaries[k + 1]``) in two queries (three off
-    PostgreSQL).
+    """Usage over consecutive periods (``boundaries[k]`` to ``boundaries[k + 1]``) in three queries.
 
     Each period's figures equal those of ``usage_for_assets`` for that period alone. A pair appears when it
     has data in at least one period; a period without data is ``None`` in its list. ``pairs`` as in
@@ -255,7 +256,7 @@ def _frozen_boundaries(
             cursor.execute(
                 f"SELECT asset_id, meter, at, value, estimated FROM {table} "  # noqa: S608 - the model's table
                 "WHERE asset_id = ANY(%s::bigint[]) AND meter = ANY(%s::text[]) AND at = ANY(%s::timestamptz[])",
-                [_array_literal(ids), _array_literal(meters), boundaries],
+                [_bigint_array(ids), _text_array(meters), boundaries],
             )
             rows = cursor.fetchall()
     else:
@@ -265,16 +266,20 @@ def _frozen_boundaries(
     return {(asset_id, meter, at): _Frozen(value, estimated) for asset_id, meter, at, value, estimated in rows}
 
 
-def _array_literal(items: Iterable[int | str]) -> str:
-    """A PostgreSQL array literal of integers or strings, passed as one text parameter and cast in the query: a
-    hundred thousand elements are one ``join``, not a dumped element each."""
-    elements = ",".join(str(item) if isinstance(item, int) else _quoted_element(item) for item in items)
-    return "{" + elements + "}"
+def _bigint_array(ids: Iterable[int]) -> str:
+    """A PostgreSQL array literal of integers, passed as one text parameter and cast in the query: a hundred
+    thousand ids are one ``join``, not a dumped element each."""
+    return "{" + ",".join(map(str, ids)) + "}"
 
 
-def _quoted_element(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+def _text_array(texts: Sequence[str]) -> str:
+    """A PostgreSQL array literal of strings (meter names: a handful of distinct values, each quoted once)."""
+    quoted: dict[str, str] = {}
+    for text in texts:
+        if text not in quoted:
+            escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+            quoted[text] = f'"{escaped}"'
+    return "{" + ",".join(quoted[text] for text in texts) + "}"
 
 
 def _valid_readings(now: datetime):
@@ -354,124 +359,174 @@ def _series_points(before, inside: list, after) -> list[tuple[datetime, Decimal]
     return [*([before] if before else []), *inside, *([after] if after else [])]
 
 
-# The series reduced in PostgreSQL (see "Scale"), one pair at a time (``kept``): the valid readings of the pair from
-# two days before the first boundary to two days after the last, one per instant (the manual read first) in time
-# order, straight from the series index (an index-only range scan, no sort); one window pass numbers them and gives
-# each the reading before it. A reading leaves the database when the rules may look at it or at the one before it,
-# which travels with it: the first of each period (the one before it is the last of the period before), every reset
-# (the value before it is what the adjusted sum carries), the first when it falls in the range (the ledger starts
-# there) and the last when it does not pass the range (with the one before it, the last two, to extrapolate).
-# ``before``/``after``: for a series with no reading in the two days before the range, the last valid reading
-# before it, and for one with no reading after the range, the first after the scan, by indexed ``LIMIT 1`` lookups,
-# numbered -1 and one past the scan's last. ``rate``: for a series whose last reading falls before the last
-# boundary, more than 30 days into its period, the first reading of the recent-rate window (a ``LIMIT 1`` too); it
-# lies inside that period and carries no position. Times leave as microseconds since 1970, the rows by pair
-# (numbered as given) and time.
+# The series reduced in PostgreSQL (see "Scale"), one pair at a time: the valid readings of the pair from a day
+# before the first boundary to a day after the last, one per instant (the manual read first) in time order,
+# straight from the series index (an index-only range scan, no sort); one window pass numbers them and gives each
+# the reading before it. A reading leaves the database when the rules may look at it or at the one before it, which
+# travels with it: the first of each period (the one before it is the last of the period before), every reset (the
+# value before it is what the adjusted sum carries), the first when it falls in the range (the ledger starts there)
+# and the last when it does not pass the range (with the one before it, the last two, to extrapolate; ``last``
+# marks it). Times leave as microseconds since 1970, the rows by pair (numbered as given) and time.
 _REDUCED_SQL = """
-WITH pairs AS (
-    SELECT asset_id, meter, ord
-    FROM unnest(%(pair_assets)s::bigint[], %(pair_meters)s::text[]) WITH ORDINALITY AS pair(asset_id, meter, ord)
-),
-kept AS (
-    SELECT pairs.ord, pairs.asset_id, pairs.meter, numbered.taken_at, numbered.value, numbered.previous_at,
-           numbered.previous_value, numbered.position, numbered.next_at,
-           width_bucket(numbered.taken_at, %(boundaries)s::timestamptz[]) AS bucket
-    FROM pairs CROSS JOIN LATERAL (
-        SELECT taken_at, value,
-               lag(taken_at) OVER ordered AS previous_at,
-               lag(value) OVER ordered AS previous_value,
-               lead(taken_at) OVER ordered AS next_at,
-               row_number() OVER ordered - 1 AS position
-        FROM (
-            SELECT DISTINCT ON (reading.taken_at) reading.taken_at, reading.value
-            FROM {readings} AS reading
-            WHERE reading.asset_id = pairs.asset_id AND reading.meter = pairs.meter
-              AND reading.invalidated_at IS NULL AND reading.taken_at <= %(now)s
-              AND reading.taken_at >= %(first)s - %(margin)s::interval
-              AND reading.taken_at <= %(last)s + %(margin)s::interval
-            ORDER BY reading.taken_at, {manual_first}
-        ) AS points
-        WINDOW ordered AS (ORDER BY taken_at)
-    ) AS numbered
-    WHERE (numbered.position = 0 AND numbered.taken_at >= %(first)s)
-       OR (numbered.next_at IS NULL AND numbered.taken_at <= %(last)s)
-       OR numbered.value < numbered.previous_value
-       OR width_bucket(numbered.taken_at, %(boundaries)s::timestamptz[])
-          <> width_bucket(numbered.previous_at, %(boundaries)s::timestamptz[])
-),
-ends AS (
-    SELECT pairs.ord, pairs.asset_id, pairs.meter, count(kept.ord) AS held, bool_or(kept.position = 0) AS head_inside,
-           max(kept.position) FILTER (WHERE kept.next_at IS NULL) AS tail_position
-    FROM pairs LEFT JOIN kept ON kept.ord = pairs.ord
-    GROUP BY pairs.ord, pairs.asset_id, pairs.meter
-),
-before AS (
-    SELECT ends.ord, neighbour.taken_at, neighbour.value, -1 AS position
-    FROM ends CROSS JOIN LATERAL (
-        SELECT reading.taken_at, reading.value FROM {readings} AS reading
-        WHERE reading.asset_id = ends.asset_id AND reading.meter = ends.meter AND reading.invalidated_at IS NULL
-          AND reading.taken_at < %(first)s - %(margin)s::interval AND reading.taken_at <= %(now)s
-        ORDER BY reading.taken_at DESC, {manual_first} LIMIT 1
-    ) AS neighbour
-    WHERE ends.held = 0 OR ends.head_inside
-),
-after AS (
-    SELECT ends.ord, neighbour.taken_at, neighbour.value, COALESCE(ends.tail_position + 1, 0) AS position
-    FROM ends CROSS JOIN LATERAL (
-        SELECT reading.taken_at, reading.value FROM {readings} AS reading
-        WHERE reading.asset_id = ends.asset_id AND reading.meter = ends.meter AND reading.invalidated_at IS NULL
-          AND reading.taken_at > %(last)s + %(margin)s::interval AND reading.taken_at <= %(now)s
-        ORDER BY reading.taken_at, {manual_first} LIMIT 1
-    ) AS neighbour
-    WHERE ends.held = 0 OR ends.tail_position IS NOT NULL
-),
-rate AS (
-    SELECT kept.ord, first.taken_at, first.value
-    FROM kept CROSS JOIN LATERAL (
-        SELECT reading.taken_at, reading.value FROM {readings} AS reading
-        WHERE reading.asset_id = kept.asset_id AND reading.meter = kept.meter AND reading.invalidated_at IS NULL
-          AND reading.taken_at >= kept.taken_at - %(rate_window)s::interval AND reading.taken_at <= %(now)s
-        ORDER BY reading.taken_at, {manual_first} LIMIT 1
-    ) AS first
-    WHERE kept.next_at IS NULL AND kept.bucket BETWEEN 1 AND %(last_bucket)s
-      AND kept.taken_at - %(rate_window)s::interval > (%(boundaries)s::timestamptz[])[kept.bucket]
-)
-SELECT ord, {micros_taken_at}, value, {micros_previous_at}, previous_value, position FROM kept
-UNION ALL
-SELECT ord, {micros_taken_at}, value, NULL, NULL, position FROM before
-UNION ALL
-SELECT ord, {micros_taken_at}, value, NULL, NULL, position FROM after
-UNION ALL
-SELECT ord, {micros_taken_at}, value, NULL, NULL, NULL FROM rate
+SELECT pair.ord, {micros_taken_at}, numbered.value, {micros_previous_at}, numbered.previous_value, numbered.position,
+       numbered.next_at IS NULL AS last
+FROM unnest(%(pair_assets)s::bigint[], %(pair_meters)s::text[]) WITH ORDINALITY AS pair(asset_id, meter, ord)
+CROSS JOIN LATERAL (
+    SELECT taken_at, value,
+           lag(taken_at) OVER ordered AS previous_at,
+           lag(value) OVER ordered AS previous_value,
+           lead(taken_at) OVER ordered AS next_at,
+           row_number() OVER ordered - 1 AS position
+    FROM (
+        SELECT DISTINCT ON (reading.taken_at) reading.taken_at, reading.value
+        FROM {readings} AS reading
+        WHERE reading.asset_id = pair.asset_id AND reading.meter = pair.meter
+          AND reading.invalidated_at IS NULL AND reading.taken_at <= %(now)s
+          AND reading.taken_at >= %(first)s - %(margin)s::interval
+          AND reading.taken_at <= %(last)s + %(margin)s::interval
+        ORDER BY reading.taken_at, {manual_first}
+    ) AS points
+    WINDOW ordered AS (ORDER BY taken_at)
+) AS numbered
+WHERE (numbered.position = 0 AND numbered.taken_at >= %(first)s)
+   OR (numbered.next_at IS NULL AND numbered.taken_at <= %(last)s)
+   OR numbered.value < numbered.previous_value
+   OR width_bucket(numbered.taken_at, %(boundaries)s::timestamptz[])
+      <> width_bucket(numbered.previous_at, %(boundaries)s::timestamptz[])
 ORDER BY 1, 2
 """
+
+# What the scan may leave out, for the few series that need it (``_Needs``), by indexed ``LIMIT 1`` lookups:
+# ``before``, the last valid reading before the scan, for a series with no reading in the day before the range;
+# ``after``, the first after the scan, for one with no reading after the range; ``rate``, the first reading of the
+# recent-rate window of a series whose last reading falls before the last boundary, more than 30 days into its
+# period (it lies inside that period).
+_NEIGHBOURS_SQL = """
+WITH need AS (
+    SELECT * FROM unnest(%(ords)s::bigint[], %(assets)s::bigint[], %(meters)s::text[], %(before)s::boolean[],
+                         %(after)s::boolean[], %(rate_from)s::timestamptz[])
+        AS need(ord, asset_id, meter, before, after, rate_from)
+)
+SELECT need.ord, 'before', {micros_taken_at}, neighbour.value FROM need CROSS JOIN LATERAL (
+    SELECT reading.taken_at, reading.value FROM {readings} AS reading
+    WHERE reading.asset_id = need.asset_id AND reading.meter = need.meter AND reading.invalidated_at IS NULL
+      AND reading.taken_at < %(first)s - %(margin)s::interval AND reading.taken_at <= %(now)s
+    ORDER BY reading.taken_at DESC, {manual_first} LIMIT 1
+) AS neighbour
+WHERE need.before
+UNION ALL
+SELECT need.ord, 'after', {micros_taken_at}, neighbour.value FROM need CROSS JOIN LATERAL (
+    SELECT reading.taken_at, reading.value FROM {readings} AS reading
+    WHERE reading.asset_id = need.asset_id AND reading.meter = need.meter AND reading.invalidated_at IS NULL
+      AND reading.taken_at > %(last)s + %(margin)s::interval AND reading.taken_at <= %(now)s
+    ORDER BY reading.taken_at, {manual_first} LIMIT 1
+) AS neighbour
+WHERE need.after
+UNION ALL
+SELECT need.ord, 'rate', {micros_taken_at}, neighbour.value FROM need CROSS JOIN LATERAL (
+    SELECT reading.taken_at, reading.value FROM {readings} AS reading
+    WHERE reading.asset_id = need.asset_id AND reading.meter = need.meter AND reading.invalidated_at IS NULL
+      AND reading.taken_at >= need.rate_from AND reading.taken_at <= %(now)s
+    ORDER BY reading.taken_at, {manual_first} LIMIT 1
+) AS neighbour
+WHERE need.rate_from IS NOT NULL
+"""
+
+
+@dataclass(frozen=True)
+class _Needs:
+    """What the scan left out of a series (``_NEIGHBOURS_SQL``): ``after_position`` is that of the reading after
+    the scan (one past the last), None when it is not needed; ``rate_from``: where the recent-rate window starts."""
+
+    before: bool
+    after_position: int | None
+    rate_from: int | None
 
 
 def _reduced_series(
     pairs: list[tuple[int, str]], boundaries: list[datetime], now: datetime
 ) -> Iterator[tuple[tuple[int, str], "_Series"]]:
-    """Every series, reduced in the database to the readings the rules look at (one query; PostgreSQL)."""
-    sql = _REDUCED_SQL.format(
-        readings=connection.ops.quote_name(Reading._meta.db_table),
-        manual_first=manual_first_sql("reading"),
-        micros_taken_at=_EPOCH_MICROS_SQL.format(column="taken_at"),
-        micros_previous_at=_EPOCH_MICROS_SQL.format(column="previous_at"),
-    )
+    """Every series, reduced in the database to the readings the rules look at (two queries; PostgreSQL): the scan,
+    whose series are computed as they arrive, then the lookups the few others wait for."""
+    formats = {
+        "readings": connection.ops.quote_name(Reading._meta.db_table),
+        "manual_first": manual_first_sql("reading"),
+        "micros_taken_at": _EPOCH_MICROS_SQL.format(column="taken_at"),
+        "micros_previous_at": _EPOCH_MICROS_SQL.format(column="previous_at"),
+    }
     params = {
-        "pair_assets": _array_literal(asset_id for asset_id, _meter in pairs),
-        "pair_meters": _array_literal(meter for _asset_id, meter in pairs),
         "boundaries": boundaries,
         "first": boundaries[0],
         "last": boundaries[-1],
         "now": now,
         "margin": NEIGHBOUR_MARGIN,
-        "rate_window": RATE_WINDOW,
-        "last_bucket": len(boundaries) - 1,
     }
+    instants = [_epoch_micros(boundary) for boundary in boundaries]
+    waiting: dict[int, tuple[list[tuple], _Needs]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for ordinal, rows in groupby(_fetched(cursor), key=itemgetter(0)):
-            yield pairs[ordinal - 1], _Series.of_rows(rows)
+        cursor.execute(
+            _REDUCED_SQL.format(**formats),
+            {
+                **params,
+                "pair_assets": _bigint_array(asset_id for asset_id, _meter in pairs),
+                "pair_meters": _text_array([meter for _asset_id, meter in pairs]),
+            },
+        )
+        expected = 1
+        for ordinal, group in groupby(_fetched(cursor), key=itemgetter(0)):
+            for silent in range(expected, ordinal):  # no reading in the scan at all
+                waiting[silent] = ([], _Needs(before=True, after_position=0, rate_from=None))
+            expected = ordinal + 1
+            rows = list(group)
+            needs = _needs(rows, instants)
+            if needs is None:
+                yield pairs[ordinal - 1], _Series.of_rows(rows)
+            else:
+                waiting[ordinal] = (rows, needs)
+        for silent in range(expected, len(pairs) + 1):
+            waiting[silent] = ([], _Needs(before=True, after_position=0, rate_from=None))
+        ordinals = sorted(waiting)
+        cursor.execute(
+            _NEIGHBOURS_SQL.format(**formats),
+            {
+                **params,
+                "ords": ordinals,
+                "assets": [pairs[ordinal - 1][0] for ordinal in ordinals],
+                "meters": [pairs[ordinal - 1][1] for ordinal in ordinals],
+                "before": [waiting[ordinal][1].before for ordinal in ordinals],
+                "after": [waiting[ordinal][1].after_position is not None for ordinal in ordinals],
+                "rate_from": [_instant(waiting[ordinal][1].rate_from) for ordinal in ordinals],
+            },
+        )
+        for ordinal, kind, taken_at, value in cursor.fetchall():
+            rows, needs = waiting[ordinal]
+            position = {"before": -1, "after": needs.after_position, "rate": None}[kind]
+            rows.append((ordinal, taken_at, value, None, None, position, False))
+    for ordinal in ordinals:
+        rows = waiting[ordinal][0]
+        if rows:
+            yield pairs[ordinal - 1], _Series.of_rows(sorted(rows, key=itemgetter(1)))
+
+
+def _needs(rows: list[tuple], instants: list[int]) -> _Needs | None:
+    """What a series' scanned rows (in time order) lack for the rules, or None when they lack nothing."""
+    first, last = instants[0], instants[-1]
+    _ordinal, head_at, _value, _previous_at, _previous_value, head_position, _last = rows[0]
+    _ordinal, tail_at, _value, _previous_at, _previous_value, tail_position, tail_is_last = rows[-1]
+    before = head_position == 0 and head_at >= first  # no reading in the day before the range
+    after_position = tail_position + 1 if tail_is_last and tail_at <= last else None  # none after the range
+    rate_from = None
+    if tail_is_last and first <= tail_at < last:
+        period_start = instants[bisect_right(instants, tail_at) - 1]
+        if tail_at - _RATE_WINDOW_MICROS > period_start:
+            rate_from = tail_at - _RATE_WINDOW_MICROS
+    if not before and after_position is None and rate_from is None:
+        return None
+    return _Needs(before, after_position, rate_from)
+
+
+def _instant(micros: int | None) -> datetime | None:
+    return None if micros is None else _EPOCH + timedelta(microseconds=micros)
 
 
 _EPOCH_MICROS_SQL = "CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
@@ -550,7 +605,7 @@ class _Series:
     @classmethod
     def of_rows(cls, rows: Iterable[tuple]) -> "_Series":
         """Part of a series from ``_REDUCED_SQL`` rows (pair, time, value, time and value of the reading before it,
-        position), in time order.
+        position, whether it is the last) and its neighbours, in time order.
 
         A numbered row of the scan brings the reading before it (its position less one). The rows hold the first
         reading and every reset, so the one before each reset is held too: a held reading is a reset when the
@@ -561,7 +616,7 @@ class _Series:
         times: list[int] = []
         values: list[Decimal] = []
         positions: list[int | None] = []
-        for _pair, taken_at, value, previous_at, previous_value, position in rows:
+        for _pair, taken_at, value, previous_at, previous_value, position, _last in rows:
             if previous_at is not None:
                 if not times or times[-1] < previous_at:
                     times.append(previous_at)
