@@ -29,13 +29,14 @@ Timed in the same process, ``--runs`` times each (the figures are medians):
 3. the run: ``contracts.billing.draft_customers`` over every customer in batches of ``BILLING_BATCH_CUSTOMERS``
    (as the run's tasks take them), the drafts deleted between runs; queries counted, the resident peak measured;
 4. the PDF: ``contracts.documents.render_invoice_pdf`` of a one-page invoice (finalised: a Factur-X PDF/A-3b),
-   warm, ten times.
+   warm, ten times, once the large run's contracts are dropped.
 
 The last line reads ``assets=... floor_s=... usage_vs_floor=... run_vs_floor=... pdf_ms=...``.
 """
 
 import argparse
 import datetime
+import gc
 import os
 import random
 import statistics
@@ -471,8 +472,6 @@ def usage_call(pairs: list[tuple]) -> tuple[float, int, int, dict]:
 
 def draft_all(batches: list[list], year: int, month: int, counter: QueryCounter) -> dict:
     """Draft every batch as the run's tasks do; seconds, queries, outcomes, the resident peak's growth."""
-    import gc
-
     from django.db import connection
 
     from contracts.billing import draft_customers
@@ -809,6 +808,10 @@ def run(args) -> None:
         print(f"profile of drafting {min(len(batches), 8)} batches:")
         profile(lambda: draft_all(batches[:8], year, month, QueryCounter()))
 
+    # A worker that renders invoices holds no provider's contracts: drop the large run's before timing the PDF (a
+    # heap of millions of objects makes every full garbage collection during the render slower).
+    pairs = small_pairs = None
+    gc.collect()
     render = wait_for_documents(args.pdf_wait)
     pdf_ms, pdf_note = (None, "contracts.documents.render_invoice_pdf is missing")
     if render is not None:
