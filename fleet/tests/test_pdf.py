@@ -131,6 +131,32 @@ def test_render_pdf_reads_the_font_once_a_thread(fetched):
 
 
 @override_settings(TEMPLATES=locmem_templates(tiny=TINY))
+def test_render_pdf_parses_a_documents_styles_once_a_thread_and_language(monkeypatch):
+    parsed = []
+    original = fleet.pdf.CSS
+
+    def spy(**kwargs):
+        parsed.append(kwargs["string"])
+        return original(**kwargs)
+
+    monkeypatch.setattr(fleet.pdf, "CSS", spy)
+    texts = []
+
+    def render_in(languages):
+        for language in languages:
+            pdf = render_pdf(template_name="tests/tiny.html", context={"typed": ""}, language=language)
+            texts.append(pdf_text(pdf))
+
+    thread = threading.Thread(target=render_in, args=(["en", "ja", "en", "ja"],))
+    thread.start()
+    thread.join()
+
+    assert len(parsed) == 2  # the footer's words differ by language: one stylesheet each
+    assert ["Page 1 of 1" in text for text in texts] == [True, False, True, False]
+    assert texts[0] == texts[2] and texts[1] == texts[3]
+
+
+@override_settings(TEMPLATES=locmem_templates(tiny=TINY))
 def test_render_pdf_prints_a4_pages():
     pdf = render_pdf(template_name="tests/tiny.html", context={"typed": ""}, language="en")
 
