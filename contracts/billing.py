@@ -2,13 +2,14 @@
 
 **Drafting** (``draft_customers``) rates a batch of customers (``contracts.rating``, a constant number of queries
 for the batch) and stores, per customer and currency, one draft ``Invoice`` of kind invoice. The batch is saved in
-one transaction (one commit, not one a customer) under locks on its customers' rows, taken in id order in one
-statement, so two runs drafting the same customer take turns: the second replaces the first draft's lines (the
-invoice row, its number-less identity and its events stay). Each customer is saved under its own savepoint: one that
-fails is rolled back alone. A currency whose invoice is already finalised is never touched again (corrections are
-credit notes; late readings true up the next period). The unique constraint on (customer, year, month, currency) for
-invoices is the last guard: whatever runs, retries or races, a period has at most one invoice per customer and
-currency.
+one transaction and a constant number of statements (one commit, not one a customer) under locks on its customers'
+rows, taken in id order in one statement, so two runs drafting the same customer take turns: the second replaces the
+first draft's lines (the invoice row, its number-less identity and its events stay). When the batch's write fails on
+one customer's data (an amount too large to store, say), the batch is written again one customer at a time, each
+under its own savepoint, and only that customer fails. A currency whose invoice is already finalised is never
+touched again (corrections are credit notes; late readings true up the next period). The unique constraint on
+(customer, year, month, currency) for invoices is the last guard: whatever runs, retries or races, a period has at
+most one invoice per customer and currency.
 
 **Finalising** (``finalise_invoice``) takes the invoice's row lock, and if it is still a draft: takes the next
 number of the provider's series for the year of issue (``INV-2026-000001``; credit notes ``CN-...``) under the

@@ -5,13 +5,13 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assets.tests.factories import AssetFactory
 from telemetry.choices import Meter, ReadingSource
-from telemetry.models import MeterBoundary, Reading
+from telemetry.models import MeterBoundary, Reading, manual_first_sql
 from telemetry.tests.reading_factories import T0
 from telemetry.usage import _epoch_micros, _frozen_boundaries, _reduced_series, _streamed_series
 
@@ -138,3 +138,19 @@ def test_the_recent_rate_starts_30_days_before_a_silent_devices_last_reading(ass
     assert reduced == streamed
     # 250 pages from day 40 to day 60: 12.5 a day, 20 days past the last reading.
     assert (reduced.end_value, reduced.end_source, reduced.usage) == (Decimal(900), "extrapolated", Decimal(800))
+
+
+def test_the_scan_reads_the_series_index_in_its_order(assets):
+    """The raw query's priority expression must be the index's own, or PostgreSQL sorts every series' readings."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a test table is tiny: make the planner pick an index
+        cursor.execute(
+            "EXPLAIN SELECT DISTINCT ON (reading.taken_at) reading.taken_at, reading.value "
+            "FROM telemetry_reading AS reading WHERE reading.asset_id = %s AND reading.meter = %s "
+            f"AND reading.invalidated_at IS NULL ORDER BY reading.taken_at, {manual_first_sql('reading')}",
+            [assets[0].pk, METERS[0]],
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "telemetry_reading_series" in plan, plan
+    assert "Sort" not in plan, plan
