@@ -116,7 +116,7 @@ from maintenance.lives import (
 )
 from maintenance.models import MaintenanceSettings, PartInstallation, ReplacementForecast
 from telemetry.choices import Supply
-from telemetry.models import Reading, manual_first_sql
+from telemetry.models import Reading, epoch_micros_sql, manual_first_sql
 
 ForecastPoint = "the dates of one forecast"
 
@@ -495,13 +495,6 @@ def _scope_sql(customer_ids, asset_ids, assets) -> tuple[str, list]:
     return f"a.id IN ({', '.join(['%s'] * len(ids))})", ids
 
 
-def _micros_sql(column: str) -> str:
-    """A timestamp column as whole microseconds since 1970 (SQLite: to within its float precision)."""
-    if connection.vendor == "postgresql":
-        return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
-    return f"CAST(ROUND((julianday({column}) - 2440587.5) * 86400000000) AS INTEGER)"
-
-
 def _concat() -> str:
     return "string_agg" if connection.vendor == "postgresql" else "group_concat"
 
@@ -637,7 +630,9 @@ def _segment_chunks(assets, types, customer_ids, asset_ids, as_of, lookback_days
         return
     supplies = sorted({supply for _asset_id, supply in part_type_of})
     scope, scope_params = _scope_sql(customer_ids, asset_ids, assets)
-    sql = LEVELS_SQL.format(scope=scope, supplies=_marks(supplies), micros=_micros_sql("l.taken_at"), concat=_concat())
+    sql = LEVELS_SQL.format(
+        scope=scope, supplies=_marks(supplies), micros=epoch_micros_sql("l.taken_at"), concat=_concat()
+    )
     # A server-side cursor on PostgreSQL (as QuerySet.iterator uses): the rows come a chunk at a time, so memory
     # holds one chunk of levels, not the batch's.
     with connection.chunked_cursor() as cursor:

@@ -8,7 +8,7 @@ on PostgreSQL (see telemetry/README.md).
 """
 
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import connection, models
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils.translation import gettext_lazy as _
 
@@ -42,6 +42,13 @@ def manual_first_sql(alias: str) -> str:
     so that PostgreSQL matches the index to a raw query's ``ORDER BY``."""
     whens = " ".join(f"WHEN {alias}.source = '{source}' THEN {rank}" for source, rank in SOURCE_PRIORITY.items())
     return f"CASE {whens} ELSE {len(SOURCE_PRIORITY)} END"
+
+
+def epoch_micros_sql(column: str) -> str:
+    """A timestamp column in raw SQL as whole microseconds since 1970 (SQLite: to within its float precision)."""
+    if connection.vendor == "postgresql":
+        return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+    return f"CAST(ROUND((julianday({column}) - 2440587.5) * 86400000000) AS INTEGER)"
 
 
 class AssetRowQuerySet(TenantQuerySet):

@@ -82,6 +82,7 @@ from telemetry.models import (
     SOURCE_PRIORITY,
     MeterBoundary,
     Reading,
+    epoch_micros_sql,
     manual_first_sql,
 )
 
@@ -451,8 +452,8 @@ def _reduced_series(
     formats = {
         "readings": connection.ops.quote_name(Reading._meta.db_table),
         "manual_first": manual_first_sql("reading"),
-        "micros_taken_at": _EPOCH_MICROS_SQL.format(column="taken_at"),
-        "micros_previous_at": _EPOCH_MICROS_SQL.format(column="previous_at"),
+        "micros_taken_at": epoch_micros_sql("taken_at"),
+        "micros_previous_at": epoch_micros_sql("previous_at"),
     }
     params = {
         "boundaries": boundaries,
@@ -527,9 +528,6 @@ def _needs(rows: list[tuple], instants: list[int]) -> _Needs | None:
 
 def _instant(micros: int | None) -> datetime | None:
     return None if micros is None else _EPOCH + timedelta(microseconds=micros)
-
-
-_EPOCH_MICROS_SQL = "CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
 
 
 def _fetched(cursor) -> Iterator[tuple]:
