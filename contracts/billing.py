@@ -319,9 +319,8 @@ def _store_drafts(
             stored[customer.pk].append(invoice)
         stale.extend(invoice for invoice in theirs.values() if not invoice.is_final)  # a currency no longer billed
     Invoice.objects.bulk_create(created)
-    for invoice, _before in redrafted:  # a period drafted again: rare, and each keeps its row and events
-        invoice.save()
-    if redrafted:
+    if redrafted:  # a period drafted again: each invoice keeps its row and events
+        Invoice.objects.bulk_update([invoice for invoice, _before in redrafted], fields=list(values))  # its keys
         ids = [invoice.pk for invoice, _before in redrafted]
         InvoiceLine.objects.filter(invoice_id__in=ids).delete()
         InvoiceTax.objects.filter(invoice_id__in=ids).delete()
@@ -345,8 +344,8 @@ def _store_drafts(
         for invoice, rated_invoice in written
         for tax in rated_invoice.taxes
     )
-    for invoice in stale:
-        invoice.delete()
+    if stale:
+        Invoice.objects.filter(pk__in=[invoice.pk for invoice in stale]).delete()
     return stored
 
 

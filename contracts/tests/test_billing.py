@@ -35,6 +35,7 @@ from contracts.choices import (
 )
 from contracts.models import (
     BillingRun,
+    Contract,
     Invoice,
     InvoiceEvent,
     InvoiceLine,
@@ -118,6 +119,17 @@ def test_redrafting_replaces_the_draft_in_place(customer, printer, billed):
         "drafted",
         "redrafted",
     ]
+
+
+def test_redrafting_drops_the_draft_of_a_currency_no_longer_billed(customer, printer, billed):
+    jpy = nov_invoice(customer)
+    Contract.objects.filter(pk=billed.pk).update(currency="USD")
+
+    usd = nov_invoice(customer)
+
+    assert usd.currency == "USD"
+    assert list(Invoice.objects.values_list("pk", "currency")) == [(usd.pk, "USD")]
+    assert not Invoice.objects.filter(pk=jpy.pk).exists()
 
 
 @pytest.mark.postgres  # SQLite stores an overflowing number as it is
