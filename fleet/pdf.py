@@ -9,6 +9,7 @@ call the network. A refused or missing resource fails the render with ``PdfResou
 that silently lost its font or an image would look right in tests and wrong on paper.
 """
 
+import functools
 import mimetypes
 import os.path
 import re
@@ -27,6 +28,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
+from pydyf import Stream
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
@@ -171,6 +173,28 @@ def _stylesheet(text: str) -> CSS:
     return sheet
 
 
+@functools.cache
+def _written_once(stream_class: type[Stream]) -> type[Stream]:
+    """A subclass of a finished PDF stream's class whose bytes (compressed at level 9) are computed once, however
+    often they are read."""
+    return type(
+        f"{stream_class.__name__}WrittenOnce",
+        (stream_class,),
+        {"data": functools.cached_property(stream_class.data.fget)},
+    )
+
+
+def _compress_streams_once(document, pdf) -> None:
+    """A WeasyPrint finisher: freeze the finished streams' bytes before the PDF is written.
+
+    A PDF with an identifier (every PDF/A) is serialised twice, once to hash its objects and once to write them, and
+    each serialisation compresses every stream again: the embedded font alone cost a twentieth of a one-page
+    invoice's render. The finisher runs when nothing will change the streams any more."""
+    for pdf_object in pdf.objects:
+        if isinstance(pdf_object, Stream):
+            pdf_object.__class__ = _written_once(type(pdf_object))
+
+
 def render_pdf(
     *,
     template_name: str,
@@ -194,7 +218,12 @@ def render_pdf(
         document = HTML(string=_STYLE_RE.sub("", html), base_url=PDF_BASE_URL, url_fetcher=StaticFilesURLFetcher())
         try:
             stylesheets = [_stylesheet(text) for text in styles]
-            return document.write_pdf(stylesheets=stylesheets, font_config=_font_config(), **(write_options or {}))
+            return document.write_pdf(
+                stylesheets=stylesheets,
+                font_config=_font_config(),
+                finisher=_compress_streams_once,
+                **(write_options or {}),
+            )
         except FatalURLFetchingError as exc:
             # WeasyPrint's fatal error is a BaseException; hand callers an ordinary exception.
             cause = exc.__cause__

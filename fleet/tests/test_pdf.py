@@ -1,6 +1,8 @@
 """The PDF helper: the static-only URL fetcher, the base template, the footer and the SVG bar chart."""
 
 import threading
+import zlib
+from collections import Counter
 from io import BytesIO
 from xml.etree import ElementTree
 
@@ -154,6 +156,34 @@ def test_render_pdf_parses_a_documents_styles_once_a_thread_and_language(monkeyp
     assert len(parsed) == 2  # the footer's words differ by language: one stylesheet each
     assert ["Page 1 of 1" in text for text in texts] == [True, False, True, False]
     assert texts[0] == texts[2] and texts[1] == texts[3]
+
+
+@override_settings(TEMPLATES=locmem_templates(tiny=TINY))
+def test_render_pdf_compresses_each_stream_of_a_pdf_a_once(monkeypatch):
+    compressed: list[bytes] = []
+    original = zlib.compressobj
+
+    class Spy:
+        def __init__(self, *args, **kwargs):
+            self.wrapped = original(*args, **kwargs)
+
+        def compress(self, data):
+            compressed.append(bytes(data))
+            return self.wrapped.compress(data)
+
+        def flush(self):
+            return self.wrapped.flush()
+
+    monkeypatch.setattr(zlib, "compressobj", Spy)
+    pdf = render_pdf(
+        template_name="tests/tiny.html", context={"typed": ""}, language="ja", write_options={"pdf_variant": "pdf/a-3b"}
+    )
+
+    assert len(compressed) >= 3  # the page, the font and its width table at least
+    # An identifier hashes the objects before they are written: the streams' bytes were reused. Only the object
+    # stream, which is built while the PDF is written, is compressed twice.
+    assert sum(count - 1 for count in Counter(compressed).values()) == 1
+    assert "東京本社" in pdf_text(pdf) and "IPAexGothic" in embedded_fonts(pdf)
 
 
 @override_settings(TEMPLATES=locmem_templates(tiny=TINY))
