@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "telemetry",
     "maintenance",
     "contracts",
+    "reports",
 ]
 
 MIDDLEWARE = [

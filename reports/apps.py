@@ -1,0 +1,15 @@
+"""App configuration of reports."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ReportsConfig(AppConfig):
+    name = "reports"
+    verbose_name = _("Reports")
+
+    def ready(self) -> None:
+        from fleet.demo import register_demo_step
+        from reports.demo import seed_ledger
+
+        register_demo_step("ledger", seed_ledger, order=70)
