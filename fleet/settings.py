@@ -229,6 +229,9 @@ CELERY_TIMEZONE = os.environ.get("BEAT_TIME_ZONE", "Asia/Tokyo")
 FORECAST_BATCH_ASSETS = int(os.environ.get("FORECAST_BATCH_ASSETS", "100000"))
 # The monthly billing run drafts customers in batches of this many per task (contracts.billing).
 BILLING_BATCH_CUSTOMERS = int(os.environ.get("BILLING_BATCH_CUSTOMERS", "25"))
+# The cost ledger (reports.ledger): the daily sweep rebuilds this many months up to today's, in batches of customers.
+LEDGER_SWEEP_MONTHS = 2
+LEDGER_BATCH_CUSTOMERS = int(os.environ.get("LEDGER_BATCH_CUSTOMERS", "50"))
 # The whole beat schedule lives here; later apps add their periodic sweeps.
 CELERY_BEAT_SCHEDULE: dict = {
     # Replacement forecasts: recompute them in batches of customers, then ship or replace what is due, one task
@@ -255,6 +258,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "contracts-payment-reminders": {
         "task": "contracts.tasks_receivables.payment_reminders_task",
         "schedule": crontab(hour=9, minute=0),
+        "options": {"expires": 12 * 3600},
+    },
+    # The cost ledger of this month and the last, for every active customer (reports.ledger), daily after billing.
+    "reports-ledger-sweep": {
+        "task": "reports.tasks.ledger_sweep_task",
+        "schedule": crontab(hour=7, minute=0),
         "options": {"expires": 12 * 3600},
     },
     # Silent devices, owed work orders and alert e-mail digests (telemetry.alerts.alerts_sweep).

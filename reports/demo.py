@@ -1,7 +1,32 @@
-"""Demo data of reports: cost rates and twelve months of cost ledger for every demo customer."""
+"""Demo data of reports: the provider's cost rates and twelve months of cost ledger for every demo customer."""
 
+from decimal import Decimal
+
+from accounts.demo import PROVIDER_CODE
+from accounts.models import Organisation
 from fleet.demo import DemoContext
+from reports.ledger import build_ledgers, months_back, sweep_customer_ids
+from reports.models import CostEntry, CostRates
+
+DEMO_LEDGER_MONTHS = 13  # the twelve invoiced months and the current one
+ENERGY_PRICE_PER_KWH = Decimal("31.0000")  # a Japanese business tariff, yen per kWh
+DOWNTIME_COST_PER_HOUR = Decimal("6000.00")  # an idle operator and lost output, yen per hour
 
 
 def seed_ledger(context: DemoContext) -> None:
-    raise NotImplementedError
+    """The provider's default energy price and downtime cost, then the ledger of each demo customer for the months
+    the demo invoiced and the current one. Building replaces a month, so running the step again changes nothing."""
+    provider = Organisation.objects.filter(code=PROVIDER_CODE).first()
+    if provider is None:
+        return
+    CostRates.objects.get_or_create(
+        provider=provider,
+        customer=None,
+        defaults={"energy_price_per_kwh": ENERGY_PRICE_PER_KWH, "downtime_cost_per_hour": DOWNTIME_COST_PER_HOUR},
+    )
+    customer_ids = sweep_customer_ids(provider.pk)
+    build_ledgers(customer_ids=customer_ids, months=months_back(context.today, DEMO_LEDGER_MONTHS))
+    context.log(
+        f"ledger: {CostEntry.objects.filter(customer_id__in=customer_ids).count()} cost entries, "
+        f"{len(customer_ids)} customers over {DEMO_LEDGER_MONTHS} months"
+    )

@@ -40,6 +40,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.choices import OrganisationKind
 from accounts.models import Organisation
 from assets.choices import Ownership
 from assets.models import Asset
@@ -522,14 +523,21 @@ def _rates(customer: Organisation) -> _Rates:
 # --- Runs ---------------------------------------------------------------------------------------------------------
 
 
-def customers_to_build(provider_id: int | None = None):
-    """The active customers whose ledgers the sweep builds (every provider's, or one's)."""
-    from accounts.choices import OrganisationKind
+def build_ledgers(*, customer_ids: Iterable[int], months: Sequence[tuple[int, int]], now=None) -> int:
+    """Build each customer's ledger of each month (one transaction per customer and month); the entries written."""
+    written = 0
+    for customer in Organisation.objects.filter(pk__in=list(customer_ids)).order_by("pk"):
+        for year, month in months:
+            written += build_ledger(customer=customer, year=year, month=month, now=now).entries
+    return written
 
+
+def sweep_customer_ids(provider_id: int | None = None) -> list[int]:
+    """The active customers whose ledgers the sweep builds (every provider's, or one's)."""
     customers = Organisation.objects.filter(kind=OrganisationKind.CUSTOMER, is_active=True)
     if provider_id is not None:
         customers = customers.filter(provider_id=provider_id)
-    return customers.order_by("pk")
+    return list(customers.order_by("pk").values_list("pk", flat=True))
 
 
 def months_back(today: datetime.date, count: int) -> list[tuple[int, int]]:
@@ -540,3 +548,7 @@ def months_back(today: datetime.date, count: int) -> list[tuple[int, int]]:
         months.append((year, month))
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     return months[::-1]
+
+
+def batches(ids: Sequence[int], size: int) -> list[list[int]]:
+    return [list(ids[index : index + size]) for index in range(0, len(ids), size)]

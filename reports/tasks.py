@@ -1,0 +1,26 @@
+"""Celery tasks of reports: thin wrappers over ``reports.ledger``, each idempotent (a build replaces its month).
+
+The daily sweep queues one task per batch of customers (``LEDGER_BATCH_CUSTOMERS``); no task waits for another.
+"""
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from reports import ledger
+
+
+@shared_task(ignore_result=True, acks_late=True, soft_time_limit=1800, time_limit=1900)
+def ledger_build_batch_task(customer_ids: list[int], months: list[list[int]]) -> int:
+    return ledger.build_ledgers(customer_ids=customer_ids, months=[(year, month) for year, month in months])
+
+
+@shared_task(ignore_result=True, soft_time_limit=600, time_limit=660)
+def ledger_sweep_task() -> int:
+    """This month's and last month's ledgers of every active customer (late invoices, labour and readings land in
+    the month just ended). Returns the number of batches queued."""
+    months = ledger.months_back(timezone.localdate(), settings.LEDGER_SWEEP_MONTHS)
+    queued = ledger.batches(ledger.sweep_customer_ids(), settings.LEDGER_BATCH_CUSTOMERS)
+    for customer_ids in queued:
+        ledger_build_batch_task.delay(customer_ids, [list(month) for month in months])
+    return len(queued)
