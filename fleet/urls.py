@@ -10,6 +10,7 @@ urlpatterns = [
     path("telemetry/", include("telemetry.urls")),
     path("maintenance/", include("maintenance.urls")),
     path("contracts/", include("contracts.urls")),
+    path("reports/", include("reports.urls")),
     path("api/v1/", include("fleet.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("telemetry.api.urls")),
     path("", include("maintenance.api.urls")),
     path("", include("contracts.api.urls")),
+    path("", include("reports.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "schema/swagger-ui/",

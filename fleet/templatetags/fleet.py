@@ -6,7 +6,7 @@ from decimal import Decimal
 from django import template
 from django.utils import formats, timezone
 
-from fleet.money import money_format
+from fleet.money import money_format, rate_format
 
 register = template.Library()
 
@@ -21,6 +21,12 @@ def index(sequence, position: int):
 def money(amount: Decimal | None, currency: str) -> str:
     """``{{ asset.acquisition_cost|money:asset.currency }}``: the amount in the active locale."""
     return money_format(amount, currency)
+
+
+@register.filter
+def rate(amount: Decimal | None, currency: str) -> str:
+    """``{{ price|rate:currency }}``: a price per unit with the decimals it has (``fleet.money.rate_format``)."""
+    return rate_format(amount, currency)
 
 
 @register.filter

@@ -1,0 +1,10 @@
+"""API routes of reports."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from reports.api.views import CostEntryViewSet, TcoBreakdownView
+
+router = SimpleRouter()
+router.register("cost-entries", CostEntryViewSet, basename="costentry")
+urlpatterns = [path("tco/", TcoBreakdownView.as_view(), name="tco-breakdown"), *router.urls]

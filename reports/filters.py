@@ -1,0 +1,31 @@
+"""The FilterSet of the cost ledger, shared by its page and the API."""
+
+import django_filters
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Organisation
+from assets.models import Site
+from fleet.filters import SearchFilterSet
+from fleet.tenancy import visible
+from reports.choices import CostCategory, CostView
+from reports.models import CostEntry
+
+
+class CostEntryFilterSet(SearchFilterSet):
+    """Ledger rows by month range (first days, YYYY-MM-DD), view, category, customer (provider staff), site, asset;
+    ``q`` on the asset's serial number."""
+
+    search_fields = ("asset__serial_number",)
+    provider_only_filters = ("customer",)
+    narrowed_by = {"site": "customer"}
+    month_from = django_filters.DateFilter(field_name="month", lookup_expr="gte", label=_("From month"))
+    month_to = django_filters.DateFilter(field_name="month", lookup_expr="lte", label=_("To month"))
+    view = django_filters.ChoiceFilter(choices=CostView.choices, label=_("View"))
+    category = django_filters.ChoiceFilter(choices=CostCategory.choices, label=_("Category"))
+    customer = django_filters.ModelChoiceFilter(queryset=visible(Organisation.objects.customers()), label=_("Customer"))
+    site = django_filters.ModelChoiceFilter(queryset=visible(Site.objects.all()), label=_("Site"))
+    asset = django_filters.NumberFilter(field_name="asset_id", label=_("Asset"))
+
+    class Meta:
+        model = CostEntry
+        fields = ["month_from", "month_to", "view", "category", "customer", "site", "asset"]

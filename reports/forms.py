@@ -1,0 +1,53 @@
+"""Forms of reports: the TCO page's query (a GET form)."""
+
+import datetime
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Organisation
+from assets.models import Site
+from reports.choices import BreakdownGroup, CostView
+from reports.selectors import may_see_cost_to_serve
+
+MONTH_WIDGET = forms.DateInput(attrs={"type": "month"}, format="%Y-%m")
+
+
+def months_before(month: datetime.date, count: int) -> datetime.date:
+    index = month.year * 12 + month.month - 1 - count
+    return datetime.date(index // 12, index % 12 + 1, 1)
+
+
+class BreakdownForm(forms.Form):
+    """What the TCO page shows: a grouping, a range of months, a view (provider roles), a customer and a site."""
+
+    group_by = forms.ChoiceField(label=_("Group by"), choices=BreakdownGroup.choices, initial=BreakdownGroup.CATEGORY)
+    month_from = forms.DateField(label=_("From"), input_formats=["%Y-%m"], widget=MONTH_WIDGET)
+    month_to = forms.DateField(label=_("To"), input_formats=["%Y-%m"], widget=MONTH_WIDGET)
+    view = forms.ChoiceField(label=_("View"), choices=CostView.choices, initial=CostView.CUSTOMER, required=False)
+    customer = forms.ModelChoiceField(label=_("Customer"), queryset=Organisation.objects.none(), required=False)
+    site = forms.ModelChoiceField(label=_("Site"), queryset=Site.objects.none(), required=False)
+
+    def __init__(self, data, *, user, today: datetime.date, access):
+        this_month = today.replace(day=1)
+        defaults = {
+            "group_by": BreakdownGroup.CATEGORY,
+            "month_from": months_before(this_month, 11).strftime("%Y-%m"),
+            "month_to": this_month.strftime("%Y-%m"),
+            "view": CostView.CUSTOMER,
+        }
+        super().__init__({**defaults, **{key: value for key, value in data.items() if value}})
+        customers = Organisation.objects.customers().visible_to(user).order_by("name")
+        self.fields["customer"].queryset = customers
+        sites = Site.objects.visible_to(user).select_related("customer").order_by("customer__name", "name")
+        chosen = self.data.get("customer")
+        if str(chosen).isdigit():
+            self.fields["site"].queryset = sites.filter(customer_id=chosen)
+        elif access.is_provider_staff:  # thousands of sites: a customer first
+            self.fields["site"].help_text = _("Choose a customer first.")
+        else:
+            self.fields["site"].queryset = sites
+        if not may_see_cost_to_serve(user):
+            del self.fields["view"]
+        if not access.is_provider_staff:
+            del self.fields["customer"]

@@ -1,0 +1,189 @@
+"""Reads of reports: the ledger's rows and its TCO breakdowns, scoped to the user (``CostEntry.visible_to``).
+
+A breakdown is one GROUP BY over the ledger (and, for cost per page or per operating hour, one over the monthly
+usage): two queries whatever the fleet's size, no loop over rows in Python.
+"""
+
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet, Sum
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import User
+from fleet.tenancy import access_for
+from reports.choices import BreakdownGroup, CostCategory, CostView
+from reports.models import AssetMonthUsage, CostEntry
+from telemetry.choices import Meter
+
+MAX_MONTHS = 60
+RANGE_INVALID = _("The first month must not be after the last.")
+RANGE_TOO_LONG = _("A breakdown covers at most %(months)s months.")
+VIEW_NOT_YOURS = _("Only the provider's staff who see margins see the cost to serve.")
+
+#: What a group's label and key are read from, per grouping (the key is the group's id, or the month or category).
+GROUP_FIELDS: dict[str, tuple[str, ...]] = {
+    BreakdownGroup.CATEGORY: ("category",),
+    BreakdownGroup.ASSET: ("asset_id", "asset__serial_number", "asset__asset_model__name"),
+    BreakdownGroup.MODEL: ("asset__asset_model_id", "asset__asset_model__name"),
+    BreakdownGroup.SITE: ("site_id", "site__name"),
+    BreakdownGroup.CUSTOMER: ("customer_id", "customer__name"),
+    BreakdownGroup.MONTH: ("month",),
+}
+#: The same group's key in the monthly usage (``None``: cost per unit is not given for this grouping).
+USAGE_GROUP_KEY: dict[str, str | None] = {
+    BreakdownGroup.ASSET: "asset_id",
+    BreakdownGroup.MODEL: "asset__asset_model_id",
+    BreakdownGroup.CATEGORY: None,
+    BreakdownGroup.SITE: None,
+    BreakdownGroup.CUSTOMER: None,
+    BreakdownGroup.MONTH: None,
+}
+QUANTITY_PLACES = Decimal("0.001")
+UNIT_METERS = {Meter.TOTAL_PAGES: "page", Meter.HOURS_KEY_ON: "hour"}
+
+
+def cost_entry_list(*, user: User) -> QuerySet[CostEntry]:
+    """The ledger rows the user may see, with what their pages and API show."""
+    return CostEntry.objects.visible_to(user).select_related("customer", "asset", "site", "contract")
+
+
+def may_see_cost_to_serve(user: User) -> bool:
+    access = access_for(user)
+    return access is not None and access.policy.sees_margins and access.is_provider_staff
+
+
+@dataclass(frozen=True)
+class BreakdownRow:
+    """One group of a breakdown in one currency: its cost, and for assets and models the cost per page or per
+    operating hour (the cost divided by the meter's usage over the same months)."""
+
+    key: str
+    label: str
+    detail: str
+    currency: str
+    amount: Decimal
+    usage: Decimal | None = None
+    unit: str = ""
+    cost_per_unit: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    group_by: str
+    view: str
+    first: datetime.date
+    last: datetime.date
+    rows: list[BreakdownRow]
+
+    def totals(self) -> dict[str, Decimal]:
+        """The breakdown's total per currency."""
+        totals: dict[str, Decimal] = {}
+        for row in self.rows:
+            totals[row.currency] = totals.get(row.currency, Decimal(0)) + row.amount
+        return dict(sorted(totals.items()))
+
+
+def check_range(first: datetime.date, last: datetime.date) -> None:
+    if first > last:
+        raise ValidationError({"to": RANGE_INVALID})
+    if (last.year - first.year) * 12 + last.month - first.month >= MAX_MONTHS:
+        raise ValidationError({"to": RANGE_TOO_LONG % {"months": MAX_MONTHS}})
+
+
+def tco_breakdown(
+    *,
+    user: User,
+    group_by: str,
+    first: datetime.date,
+    last: datetime.date,
+    view: str = CostView.CUSTOMER,
+    customer_id: int | None = None,
+    site_id: int | None = None,
+    category: str | None = None,
+) -> Breakdown:
+    """The user's visible ledger from ``first``'s month to ``last``'s, in one view, grouped, largest first.
+
+    Raises ``ValidationError`` for a range backwards or longer than ``MAX_MONTHS``, or the provider's view asked by
+    a user who may not see it."""
+    first, last = first.replace(day=1), last.replace(day=1)
+    check_range(first, last)
+    if view == CostView.PROVIDER and not may_see_cost_to_serve(user):
+        raise ValidationError({"view": VIEW_NOT_YOURS})
+    rows = CostEntry.objects.visible_to(user).filter(view=view, month__gte=first, month__lte=last)
+    usage = AssetMonthUsage.objects.visible_to(user).filter(month__gte=first, month__lte=last)
+    if customer_id is not None:
+        rows = rows.filter(customer_id=customer_id)
+        usage = usage.filter(asset__customer_id=customer_id)
+    if site_id is not None:
+        rows = rows.filter(site_id=site_id)
+        usage = usage.filter(asset__site_id=site_id)
+    if category:
+        rows = rows.filter(category=category)
+    fields = GROUP_FIELDS[group_by]
+    grouped = rows.values(*fields, "currency").annotate(amount=Sum("amount")).order_by("-amount", *fields)
+    per_unit = _usage_by_group(usage, USAGE_GROUP_KEY[group_by]) if group_by in USAGE_GROUP_KEY else {}
+    result = []
+    for values in grouped:
+        key, label, detail = _describe(group_by, values)
+        used, unit = per_unit.get(values[fields[0]], (None, ""))
+        result.append(
+            BreakdownRow(
+                key=key,
+                label=label,
+                detail=detail,
+                currency=values["currency"],
+                amount=values["amount"],
+                usage=used,
+                unit=unit,
+                cost_per_unit=(values["amount"] / used).quantize(Decimal("0.0001")) if used else None,
+            )
+        )
+    return Breakdown(group_by=group_by, view=view, first=first, last=last, rows=result)
+
+
+def _usage_by_group(usage: QuerySet, key: str | None) -> dict:
+    """Per group: the usage of the meter that prices it (pages, else key-on hours) and the unit's name."""
+    if key is None:
+        return {}
+    found: dict = {}
+    for values in (
+        usage.filter(meter__in=list(UNIT_METERS))
+        .values(key, "meter")
+        .annotate(total=Sum("usage"))
+        .order_by(key, "meter")
+    ):
+        meter, group = values["meter"], values[key]
+        if group not in found or meter == Meter.TOTAL_PAGES:
+            found[group] = (values["total"].quantize(QUANTITY_PLACES), UNIT_METERS[meter])
+    return found
+
+
+def _describe(group_by: str, values: dict) -> tuple[str, str, str]:
+    """The row's key, label and second line."""
+    if group_by == BreakdownGroup.CATEGORY:
+        return values["category"], str(CostCategory(values["category"]).label), ""
+    if group_by == BreakdownGroup.MONTH:
+        return values["month"].strftime("%Y-%m"), values["month"].strftime("%Y-%m"), ""
+    fields = GROUP_FIELDS[group_by]
+    key = values[fields[0]]
+    if key is None:
+        return "", str(_("Not allocated to one")), ""
+    return str(key), values[fields[1]] or "", values[fields[2]] if len(fields) > 2 else ""
+
+
+def monthly_totals(
+    *, user: User, first: datetime.date, last: datetime.date, view: str, customer_id: int | None = None
+) -> list[tuple[datetime.date, str, Decimal]]:
+    """Per month and currency, the view's total (the trend line); one query."""
+    rows = CostEntry.objects.visible_to(user).filter(
+        view=view, month__gte=first.replace(day=1), month__lte=last.replace(day=1)
+    )
+    if customer_id is not None:
+        rows = rows.filter(customer_id=customer_id)
+    return [
+        (values["month"], values["currency"], values["amount"])
+        for values in rows.values("month", "currency").annotate(amount=Sum("amount")).order_by("month", "currency")
+    ]

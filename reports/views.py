@@ -1,0 +1,150 @@
+"""Portal pages of reports: the TCO breakdown (charts, table, CSV) and the cost ledger's rows behind it."""
+
+import csv
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import TemplateView
+
+from accounts.roles import Capability
+from fleet.charts import bar_chart_svg, line_chart_svg
+from fleet.money import money_format
+from fleet.tables import Column, csv_cell
+from fleet.views import FilteredListView, PortalMixin
+from reports import selectors
+from reports.choices import BreakdownGroup, CostCategory, CostSource, CostView
+from reports.filters import CostEntryFilterSet
+from reports.forms import BreakdownForm
+
+CHART_ROWS = 15
+
+
+def _money_axis(currency: str | None):
+    """A chart's value format: amounts (and the axis' ticks, which are floats) as money in ``currency``."""
+    return lambda value: money_format(Decimal(str(value)), currency) if currency else str(value)
+
+
+class TcoView(PortalMixin, TemplateView):
+    """The TCO (or the cost to serve) over a range of months: by category, asset, model, site, customer or month,
+    as a bar chart, a trend over the months and a table with cost per page or operating hour; CSV."""
+
+    template_name = "reports/tco.html"
+    required_capability = Capability.DOWNLOAD_REPORTS
+
+    def get(self, request, *args, **kwargs):
+        form = BreakdownForm(request.GET, user=request.user, today=timezone.localdate(), access=self.access)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form, breakdown=None))
+        data = form.cleaned_data
+        customer = data.get("customer")
+        site = data.get("site")
+        try:
+            breakdown = selectors.tco_breakdown(
+                user=request.user,
+                group_by=data["group_by"],
+                first=data["month_from"],
+                last=data["month_to"],
+                view=data.get("view") or CostView.CUSTOMER,
+                customer_id=customer.pk if customer else None,
+                site_id=site.pk if site else None,
+            )
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                form.add_error("month_to" if field == "to" else "view" if field == "view" else None, messages)
+            return self.render_to_response(self.get_context_data(form=form, breakdown=None))
+        if request.GET.get("format") == "csv":
+            return self._csv(breakdown)
+        trend = selectors.monthly_totals(
+            user=request.user,
+            first=breakdown.first,
+            last=breakdown.last,
+            view=breakdown.view,
+            customer_id=customer.pk if customer else None,
+        )
+        currency = next(iter(breakdown.totals()), None)
+        context = self.get_context_data(
+            form=form,
+            breakdown=breakdown,
+            totals=breakdown.totals(),
+            chart=self._bar_chart(breakdown, currency),
+            trend_chart=self._trend_chart(breakdown, trend, currency),
+            currency=currency,
+            group_label=BreakdownGroup(breakdown.group_by).label,
+            csv_query=request.GET.urlencode(),
+        )
+        return self.render_to_response(context)
+
+    @staticmethod
+    def _bar_chart(breakdown, currency):
+        rows = [row for row in breakdown.rows if row.currency == currency and row.amount > 0][:CHART_ROWS]
+        return bar_chart_svg(
+            [(row.label, row.amount) for row in rows],
+            value_format=_money_axis(currency),
+            empty_text=str(_("No costs in these months.")),
+        )
+
+    @staticmethod
+    def _trend_chart(breakdown, trend, currency):
+        months = []
+        month = breakdown.first
+        while month <= breakdown.last:
+            months.append(month)
+            month = month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
+        amounts = {row_month: amount for row_month, row_currency, amount in trend if row_currency == currency}
+        points = [(index, max(amounts.get(month, 0), 0)) for index, month in enumerate(months)]
+        return line_chart_svg(
+            [(str(CostView(breakdown.view).label), points)] if currency else [],
+            x_max=max(len(months) - 1, 1),
+            x_ticks=[(index, month.strftime("%Y-%m")) for index, month in enumerate(months)][
+                :: max(1, len(months) // 6)
+            ],
+            value_format=_money_axis(currency),
+            empty_text=str(_("No costs in these months.")),
+        )
+
+    @staticmethod
+    def _csv(breakdown) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="tco-{breakdown.group_by}-{breakdown.first:%Y-%m}-{breakdown.last:%Y-%m}.csv"'
+        )
+        response.write("\ufeff")
+        writer = csv.writer(response)
+        writer.writerow(
+            [str(label) for label in (_("Key"), _("Name"), _("Detail"), _("Currency"), _("Amount"), _("Usage"),
+                                       _("Unit"), _("Cost per unit"))]
+        )  # fmt: skip
+        for row in breakdown.rows:
+            writer.writerow(
+                [csv_cell(value) for value in (row.key, row.label, row.detail, row.currency, row.amount, row.usage,
+                                               row.unit, row.cost_per_unit)]
+            )  # fmt: skip
+        return response
+
+
+class CostEntryListView(FilteredListView):
+    """The ledger's rows: what each cost was computed from (drill-down from the TCO page)."""
+
+    required_capability = Capability.DOWNLOAD_REPORTS
+    selector = staticmethod(selectors.cost_entry_list)
+    filterset_class = CostEntryFilterSet
+    title = _("Cost ledger")
+    csv_filename = "cost-ledger"
+    default_sort = "-month"
+    columns = (
+        Column("month", _("Month"), "month", sort="month"),
+        Column("customer", _("Customer"), "customer__name", sort="customer__name", provider_only=True),
+        Column("category", _("Category"), "category", sort="category", choices=dict(CostCategory.choices)),
+        Column("asset", _("Asset"), "asset__serial_number", sort="asset__serial_number"),
+        Column("site", _("Site"), "site__name", sort="site__name", phone=False),
+        Column("contract", _("Contract"), "contract__number", phone=False),
+        Column("amount", _("Amount"), "amount", sort="amount", price=True, currency_path="currency"),
+        Column("currency", _("Currency"), "currency", html=False),
+        Column("quantity", _("Quantity"), "quantity", phone=False),
+        Column("unit", _("Unit"), "unit", phone=False),
+        Column("source", _("Source"), "source", choices=dict(CostSource.choices), phone=False),
+        Column("source_id", _("Source id"), "source_id", html=False),
+    )
