@@ -30,8 +30,8 @@ class BreakdownForm(forms.Form):
 
     def __init__(self, data, *, user, today: datetime.date, access):
         this_month = today.replace(day=1)
-        defaults = {
-            "group_by": BreakdownGroup.CATEGORY,
+        defaults = {  # provider staff start from their customers, a customer's users from the categories
+            "group_by": BreakdownGroup.CUSTOMER if access.is_provider_staff else BreakdownGroup.CATEGORY,
             "month_from": months_before(this_month, 11).strftime("%Y-%m"),
             "month_to": this_month.strftime("%Y-%m"),
             "view": CostView.CUSTOMER,

@@ -13,6 +13,7 @@ from django.db.models import QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from fleet.money import money_round
 from fleet.tenancy import access_for
 from reports.choices import BreakdownGroup, CostCategory, CostView
 from reports.models import AssetMonthUsage, CostEntry
@@ -135,7 +136,7 @@ def tco_breakdown(
                 label=label,
                 detail=detail,
                 currency=values["currency"],
-                amount=values["amount"],
+                amount=money_round(values["amount"], values["currency"]),  # exact already: the same scale on every DB
                 usage=used,
                 unit=unit,
                 cost_per_unit=(values["amount"] / used).quantize(Decimal("0.0001")) if used else None,
@@ -184,6 +185,6 @@ def monthly_totals(
     if customer_id is not None:
         rows = rows.filter(customer_id=customer_id)
     return [
-        (values["month"], values["currency"], values["amount"])
+        (values["month"], values["currency"], money_round(values["amount"], values["currency"]))
         for values in rows.values("month", "currency").annotate(amount=Sum("amount")).order_by("month", "currency")
     ]

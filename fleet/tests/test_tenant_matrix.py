@@ -113,6 +113,9 @@ from maintenance.models import (
     WorkOrder,
     WorkOrderPhoto,
 )
+from reports.choices import CostCategory, CostSource, CostView
+from reports.ledger import build_ledger
+from reports.models import CostEntry
 from telemetry import alerts, keys
 from telemetry.choices import AlertRuleKind, Meter, Severity, Supply
 from telemetry.models import Alert, AlertOccurrence, AlertRule, CollectorKey, DiagnosticEvent, Reading
@@ -180,6 +183,7 @@ class World:
     invoice_a: Invoice  # January 2024's invoice, drafted by run_a and finalised (numbered, open receivable)
     credit_note_a: Invoice  # a draft credit note of invoice_a (¥1,000 of its fee)
     draft_invoice_a: Invoice  # February 2024's invoice, a draft in review
+    cost_entry_a: CostEntry  # a service-fee entry of January 2024's ledger (built from invoice_a)
     # The ids of world A's child rows that fill the second parameter of nested API paths ("{item_id}": pk).
     child_ids: dict[str, int] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
@@ -211,6 +215,7 @@ class World:
             "contracts": {self.contract_a.pk},
             "invoices": {self.invoice_a.pk, self.credit_note_a.pk, self.draft_invoice_a.pk},
             "billing-runs": {self.run_a.pk},
+            "cost-entries": set(CostEntry.objects.filter(customer=self.customer_a).values_list("pk", flat=True)),
         }[collection]
 
 
@@ -433,6 +438,15 @@ def build_world() -> World:
     )
     (february,) = billing.draft_customers(customers=[customer_a], year=2024, month=2, by=p1_admin)
     draft_invoice_a = february.invoices[0]
+    # Customer A's cost ledger: January 2024 built from its invoice, and a cost of this month (the TCO page's
+    # default months) on its asset.
+    build_ledger(customer=customer_a, year=2024, month=1)
+    cost_entry_a = CostEntry.objects.filter(customer=customer_a, category=CostCategory.SERVICE_FEES).first()
+    CostEntry.objects.create(
+        customer=customer_a, month=timezone.localdate().replace(day=1), view=CostView.CUSTOMER,
+        category=CostCategory.ENERGY, asset=asset_a, site=site_a, amount=Decimal(1234), currency="JPY",
+        source=CostSource.ASSET, source_id=asset_a.pk,
+    )  # fmt: skip
 
     customer_b = CustomerFactory(provider=p1, name="Bravo Logistics KK", code="bravo")
     site_b = SiteFactory(customer=customer_b, name="Bravo Depot")
@@ -479,6 +493,7 @@ def build_world() -> World:
         invoice_a=invoice_a,
         credit_note_a=credit_note_a,
         draft_invoice_a=draft_invoice_a,
+        cost_entry_a=cost_entry_a,
         child_ids={
             "{item_id}": checklist_item_a.pk,
             "{part_id}": part_a.pk,
@@ -971,6 +986,14 @@ API_OPERATIONS: dict[tuple[str, str], ApiProbe] = {
     ),
     ("GET", "/api/v1/billing-runs/{id}/"): ApiProbe(READ, target="run_a"),
     ("POST", "/api/v1/billing-runs/{id}/finalise/"): ApiProbe(WRITE, target="run_a"),
+    # The cost ledger and TCO (reports): roles that see no prices get no rows, the reports capability the breakdown.
+    ("GET", "/api/v1/cost-entries/"): ApiProbe(LIST, collection="cost-entries", filters=(("customer", "customer_a"),)),
+    ("GET", "/api/v1/cost-entries/{id}/"): ApiProbe(READ, target="cost_entry_a"),
+    ("GET", "/api/v1/tco/"): ApiProbe(
+        REPORT,
+        query=lambda w: {"from": "2024-01", "to": "2024-01", "group_by": "customer"},
+        capability=Capability.DOWNLOAD_REPORTS,
+    ),
 }
 
 
@@ -1339,6 +1362,8 @@ PORTAL_LISTS: tuple[str, ...] = (
     "contracts:invoice_list",
     "contracts:receivables_ageing",
     "contracts:billing_run_list",
+    "reports:tco",
+    "reports:cost_entry_list",
     # Left out: contracts:payment_import (a bank statement's upload, for staff who bill every customer: no list of
     # rows; contracts/tests/test_billing_views.py covers who may use it).
     # Left out: maintenance:qr_labels_pdf (a PDF; maintenance/tests/test_qr.py covers its tenancy).
