@@ -25,8 +25,12 @@ class BreakdownForm(forms.Form):
     month_from = forms.DateField(label=_("From"), input_formats=["%Y-%m"], widget=MONTH_WIDGET)
     month_to = forms.DateField(label=_("To"), input_formats=["%Y-%m"], widget=MONTH_WIDGET)
     view = forms.ChoiceField(label=_("View"), choices=CostView.choices, initial=CostView.CUSTOMER, required=False)
-    customer = forms.ModelChoiceField(label=_("Customer"), queryset=Organisation.objects.none(), required=False)
-    site = forms.ModelChoiceField(label=_("Site"), queryset=Site.objects.none(), required=False)
+    customer = forms.ModelChoiceField(
+        label=_("Customer"), queryset=Organisation.objects.none(), required=False, empty_label=_("All customers")
+    )
+    site = forms.ModelChoiceField(
+        label=_("Site"), queryset=Site.objects.none(), required=False, empty_label=_("All sites")
+    )
 
     def __init__(self, data, *, user, today: datetime.date, access):
         this_month = today.replace(day=1)

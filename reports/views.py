@@ -5,7 +5,9 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
@@ -65,9 +67,11 @@ class TcoView(PortalMixin, TemplateView):
             customer_id=customer.pk if customer else None,
         )
         currency = next(iter(breakdown.totals()), None)
+        rows = [{**vars(row), "drill": self._drill(breakdown, row, data)} for row in breakdown.rows]
         context = self.get_context_data(
             form=form,
             breakdown=breakdown,
+            rows=rows,
             totals=breakdown.totals(),
             chart=self._bar_chart(breakdown, currency),
             trend_chart=self._trend_chart(breakdown, trend, currency),
@@ -76,6 +80,33 @@ class TcoView(PortalMixin, TemplateView):
             csv_query=request.GET.urlencode(),
         )
         return self.render_to_response(context)
+
+    @staticmethod
+    def _drill(breakdown, row, data) -> str:
+        """Where a row leads: a customer's breakdown by asset, else the ledger rows behind it."""
+        if not row.key:
+            return ""
+        months = {"month_from": breakdown.first.isoformat(), "month_to": breakdown.last.isoformat()}
+        if breakdown.group_by == BreakdownGroup.CUSTOMER:
+            query = {"group_by": BreakdownGroup.ASSET, "customer": row.key, "view": breakdown.view,
+                     "month_from": f"{breakdown.first:%Y-%m}", "month_to": f"{breakdown.last:%Y-%m}"}  # fmt: skip
+            return f"{reverse('reports:tco')}?{urlencode(query)}"
+        if breakdown.group_by == BreakdownGroup.MONTH:
+            months = {"month_from": f"{row.key}-01", "month_to": f"{row.key}-01"}
+        query = {**months, "view": breakdown.view}
+        customer = data.get("customer")
+        if customer is not None:
+            query["customer"] = customer.pk
+        parameter = {
+            BreakdownGroup.CATEGORY: "category",
+            BreakdownGroup.ASSET: "asset",
+            BreakdownGroup.SITE: "site",
+        }.get(breakdown.group_by)
+        if parameter:
+            query[parameter] = row.key
+        elif breakdown.group_by == BreakdownGroup.MODEL:
+            return ""  # the ledger is not filtered by model
+        return f"{reverse('reports:cost_entry_list')}?{urlencode(query)}"
 
     @staticmethod
     def _bar_chart(breakdown, currency):
