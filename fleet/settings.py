@@ -220,6 +220,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 200
+# Documents (WeasyPrint) keep memory a process never returns: a worker child past this many KiB is replaced.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = 512_000
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # The clock of the beat schedule's crontab entries: the provider's, so that "nightly" is night where it works.
@@ -320,6 +322,10 @@ SPECTACULAR_SETTINGS = {
         "ContractStatusEnum": "contracts.choices.ContractStatus",
         "ComponentKindEnum": "contracts.choices.ComponentKind",
         "InvoiceKindEnum": "contracts.choices.InvoiceKind",
+        "AssetCategoryEnum": "assets.choices.AssetCategory",
+        "CostCategoryEnum": "reports.choices.CostCategory",
+        "CostViewEnum": "reports.choices.CostView",
+        "ProposalStatusEnum": "reports.choices.ProposalStatus",
         "InvoiceStatusEnum": "contracts.choices.InvoiceStatus",
         "BillingRunStatusEnum": "contracts.choices.BillingRunStatus",
     },

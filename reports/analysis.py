@@ -10,9 +10,9 @@ forklift fleet's demand, in a fixed number of queries; the arithmetic is in ``De
   work is); *replace* when it runs above ``REPLACE_ABOVE`` or is at or past its economic life; otherwise *retain*.
 - **Consolidation** (printers): on one site and floor, devices each below ``REALLOCATE_BELOW`` whose combined volume
   fits in the busiest one at no more than ``CONSOLIDATED_TARGET`` of its rating: keep that one, remove the others.
-- **Fleet size** (trucks): per site and day, concurrent demand is the day's key-on hours of all trucks divided by
-  ``SHIFT_HOURS``, rounded up; the fleet needed is the 95th percentile of the days (nearest rank). Trucks beyond it,
-  least used first, are classed *remove*.
+- **Fleet size** (forklifts and reach trucks): per site and day, concurrent demand is the day's key-on hours of all
+  trucks divided by ``SHIFT_HOURS``, rounded up; the fleet needed is the 95th percentile of the days (nearest rank).
+  Trucks beyond it, least used first, are classed *remove*.
 - **Economic life**: yearly maintenance cost (labour, parts, consumables and downtime from the ledger) fitted as
   ``m(t) = m₁ · (1 + g)^(t - 1)`` for year of age ``t`` by least squares on its logarithm; the equivalent annual cost
   of keeping the asset ``n`` years, ``EAC(n) = [C - S(n)/(1+r)^n + Σ m(t)/(1+r)^t] × r / (1 - (1+r)^-n)`` with
@@ -33,7 +33,7 @@ from decimal import Decimal
 from django.db.models import Sum
 
 from accounts.models import Organisation
-from assets.choices import MATERIAL_HANDLING_CATEGORIES, PRINT_CATEGORIES
+from assets.choices import PRINT_CATEGORIES, AssetCategory
 from assets.models import Asset
 from fleet.money import money_round
 from reports.choices import CostCategory, CostView
@@ -51,6 +51,7 @@ DISCOUNT_RATE = Decimal("0.05")
 DEFAULT_GROWTH = Decimal("0.15")
 MIN_FIT_MONTHS = 6
 MAX_LIFE_YEARS = 20
+TRUCK_CATEGORIES = (AssetCategory.FORKLIFT, AssetCategory.REACH_TRUCK)  # what the fleet-size rule counts
 MAINTENANCE_CATEGORIES = (CostCategory.LABOUR, CostCategory.PARTS, CostCategory.CONSUMABLES, CostCategory.DOWNTIME)
 TWELVE = Decimal(12)
 
@@ -354,7 +355,7 @@ def _consolidate(findings: list[AssetFinding]) -> list[tuple[str, str, list[str]
 
 
 def _truck_demand(customer, findings, assets, first, last) -> list[SiteDemand]:
-    trucks = [asset for asset in assets if asset.asset_model.category in MATERIAL_HANDLING_CATEGORIES]
+    trucks = [asset for asset in assets if asset.asset_model.category in TRUCK_CATEGORIES]
     if not trucks:
         return []
     start, _end = month_bounds(first.year, first.month, customer.time_zone)

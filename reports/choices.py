@@ -58,3 +58,10 @@ class BreakdownGroup(models.TextChoices):
     SITE = "site", _("Site")
     CUSTOMER = "customer", _("Customer")
     MONTH = "month", _("Month")
+
+
+class ProposalStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RENDERING = "rendering", _("Rendering")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")

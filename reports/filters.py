@@ -7,8 +7,8 @@ from accounts.models import Organisation
 from assets.models import Site
 from fleet.filters import SearchFilterSet
 from fleet.tenancy import visible
-from reports.choices import CostCategory, CostView
-from reports.models import CostEntry
+from reports.choices import CostCategory, CostView, ProposalStatus
+from reports.models import CostEntry, Proposal
 
 
 class CostEntryFilterSet(SearchFilterSet):
@@ -29,3 +29,15 @@ class CostEntryFilterSet(SearchFilterSet):
     class Meta:
         model = CostEntry
         fields = ["month_from", "month_to", "view", "category", "customer", "site", "asset"]
+
+
+class ProposalFilterSet(SearchFilterSet):
+    """Proposals by customer and status; ``q`` on the customer's name."""
+
+    search_fields = ("customer__name",)
+    status = django_filters.ChoiceFilter(choices=ProposalStatus.choices, label=_("Status"))
+    customer = django_filters.ModelChoiceFilter(queryset=visible(Organisation.objects.customers()), label=_("Customer"))
+
+    class Meta:
+        model = Proposal
+        fields = ["status", "customer"]

@@ -3,6 +3,7 @@
 import datetime
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation
@@ -55,3 +56,20 @@ class BreakdownForm(forms.Form):
             del self.fields["view"]
         if not access.is_provider_staff:
             del self.fields["customer"]
+
+
+class ProposalRequestForm(forms.Form):
+    """A proposal for a customer the user manages: the months analysed (default: the last twelve) and language."""
+
+    customer = forms.ModelChoiceField(label=_("Customer"), queryset=Organisation.objects.none())
+    month_from = forms.DateField(label=_("From"), input_formats=["%Y-%m"], widget=MONTH_WIDGET, required=False)
+    month_to = forms.DateField(label=_("To"), input_formats=["%Y-%m"], widget=MONTH_WIDGET, required=False)
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=[("", _("The customer's")), *settings.LANGUAGES],
+        required=False,
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = Organisation.objects.customers().visible_to(user).order_by("name")

@@ -9,14 +9,14 @@ provider's default.
 
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from accounts.roles import Scope
+from accounts.roles import Capability, Scope
 from fleet.models import TimeStampedModel
 from fleet.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, Currency
 from fleet.tenancy import ProviderTenantQuerySet, TenantQuerySet, access_for, scope_q
-from reports.choices import CostCategory, CostSource, CostView
+from reports.choices import CostCategory, CostSource, CostView, ProposalStatus
 from telemetry.choices import Meter
 
 
@@ -198,3 +198,55 @@ class CostRates(TimeStampedModel):
 
     def __str__(self) -> str:
         return str(self.site or self.customer or self.provider)
+
+
+class ProposalQuerySet(TenantQuerySet):
+    """Proposals are the account managers' documents: seen by the roles that make them (provider admins, and
+    account managers for their customers)."""
+
+    def visible_to(self, user):
+        access = access_for(user)
+        if access is None or not access.can(Capability.MANAGE_PROPOSALS):
+            return self.none()
+        return super().visible_to(user)
+
+
+class Proposal(TimeStampedModel):
+    """An improvement proposal for a customer: the analysis of ``first_month``..``last_month`` rendered as a PDF by a
+    Celery task (``reports.proposals``), in the customer's language. ``summary`` keeps its headline figures."""
+
+    customer = models.ForeignKey(
+        "accounts.Organisation", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        "accounts.User", verbose_name=_("requested by"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    language = models.CharField(_("language"), max_length=8)
+    first_month = models.DateField(_("from month"))
+    last_month = models.DateField(_("to month"))
+    status = models.CharField(_("status"), max_length=12, choices=ProposalStatus.choices, default=ProposalStatus.QUEUED)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    pdf = models.FileField(_("PDF"), upload_to="proposals/%Y/%m/", blank=True)
+    pages = models.PositiveIntegerField(_("pages"), null=True, blank=True)
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
+    rendered_at = models.DateTimeField(_("rendered at"), null=True, blank=True)
+
+    objects = ProposalQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("proposal")
+        verbose_name_plural = _("proposals")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=ProposalStatus.values), name="%(app_label)s_%(class)s_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(first_month__lte=F("last_month")), name="%(app_label)s_%(class)s_months_in_order"
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="reports_proposal_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.customer} {self.first_month:%Y-%m}..{self.last_month:%Y-%m}"

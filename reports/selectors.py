@@ -16,7 +16,7 @@ from accounts.models import User
 from fleet.money import money_round
 from fleet.tenancy import access_for
 from reports.choices import BreakdownGroup, CostCategory, CostView
-from reports.models import AssetMonthUsage, CostEntry
+from reports.models import AssetMonthUsage, CostEntry, Proposal
 from telemetry.choices import Meter
 
 MAX_MONTHS = 60
@@ -49,6 +49,11 @@ UNIT_METERS = {Meter.TOTAL_PAGES: "page", Meter.HOURS_KEY_ON: "hour"}
 def cost_entry_list(*, user: User) -> QuerySet[CostEntry]:
     """The ledger rows the user may see, with what their pages and API show."""
     return CostEntry.objects.visible_to(user).select_related("customer", "asset", "site", "contract")
+
+
+def proposal_list(*, user: User) -> QuerySet[Proposal]:
+    """The proposals the user may see (those of the customers they make proposals for)."""
+    return Proposal.objects.visible_to(user).select_related("customer", "requested_by")
 
 
 def may_see_cost_to_serve(user: User) -> bool:

@@ -24,3 +24,13 @@ def ledger_sweep_task() -> int:
     for customer_ids in queued:
         ledger_build_batch_task.delay(customer_ids, [list(month) for month in months])
     return len(queued)
+
+
+@shared_task(ignore_result=True, acks_late=True, soft_time_limit=1800, time_limit=1900)
+def proposal_render_task(proposal_id: int) -> str:
+    """Render one proposal (``reports.proposals.render_proposal``). Worker processes are recycled after
+    ``CELERY_WORKER_MAX_TASKS_PER_CHILD`` tasks or past ``CELERY_WORKER_MAX_MEMORY_PER_CHILD``: WeasyPrint keeps
+    the memory it used."""
+    from reports.proposals import render_proposal
+
+    return render_proposal(proposal_id)

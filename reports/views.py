@@ -3,23 +3,25 @@
 import csv
 from decimal import Decimal
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
-from django.views.generic import TemplateView
+from django.views.generic import FormView, TemplateView, View
 
 from accounts.roles import Capability
 from fleet.charts import bar_chart_svg, line_chart_svg
 from fleet.money import money_format
 from fleet.tables import Column, csv_cell
 from fleet.views import FilteredListView, PortalMixin
-from reports import selectors
-from reports.choices import BreakdownGroup, CostCategory, CostSource, CostView
-from reports.filters import CostEntryFilterSet
-from reports.forms import BreakdownForm
+from reports import proposals, selectors
+from reports.choices import BreakdownGroup, CostCategory, CostSource, CostView, ProposalStatus
+from reports.filters import CostEntryFilterSet, ProposalFilterSet
+from reports.forms import BreakdownForm, ProposalRequestForm
 
 CHART_ROWS = 15
 
@@ -77,6 +79,7 @@ class TcoView(PortalMixin, TemplateView):
             trend_chart=self._trend_chart(breakdown, trend, currency),
             currency=currency,
             group_label=BreakdownGroup(breakdown.group_by).label,
+            may_request_proposal=self.access.can(Capability.MANAGE_PROPOSALS),
             csv_query=request.GET.urlencode(),
         )
         return self.render_to_response(context)
@@ -179,3 +182,90 @@ class CostEntryListView(FilteredListView):
         Column("source", _("Source"), "source", choices=dict(CostSource.choices), phone=False),
         Column("source_id", _("Source id"), "source_id", html=False),
     )
+
+
+# --- Proposals ----------------------------------------------------------------------------------------------------
+
+
+class ProposalsMixin(PortalMixin):
+    required_capability = Capability.MANAGE_PROPOSALS
+
+
+class ProposalListView(ProposalsMixin, FilteredListView):
+    """The proposals of the customers the user manages, with their status; ready ones download."""
+
+    selector = staticmethod(selectors.proposal_list)
+    filterset_class = ProposalFilterSet
+    title = _("Improvement proposals")
+    csv_filename = "proposals"
+    default_sort = "-created"
+    create_url_name = "reports:proposal_request"
+    create_capability = Capability.MANAGE_PROPOSALS
+    row_actions_template = "reports/_proposal_actions.html"
+    columns = (
+        Column("created", _("Requested"), "created_at", sort="created_at"),
+        Column("customer", _("Customer"), "customer__name", sort="customer__name"),
+        Column("first", _("From month"), "first_month", phone=False),
+        Column("last", _("To month"), "last_month", phone=False),
+        Column("language", _("Language"), "language", phone=False),
+        Column("status", _("Status"), "status", sort="status", choices=dict(ProposalStatus.choices)),
+        Column("pages", _("Pages"), "pages", phone=False),
+        Column("error", _("Error"), "error", phone=False),
+    )
+
+
+class ProposalRequestView(ProposalsMixin, FormView):
+    """Ask for a proposal; it is rendered in the background and listed with its status."""
+
+    template_name = "reports/proposal_request.html"
+    form_class = ProposalRequestForm
+
+    def get_initial(self):
+        return {"customer": self.request.GET.get("customer")}
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user}
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        try:
+            proposals.proposal_request(
+                customer=data["customer"],
+                by=self.request.user,
+                language=data["language"],
+                first=data["month_from"],
+                last=data["month_to"],
+            )
+        except ValidationError as error:
+            for field, messages_ in error.message_dict.items():
+                form.add_error(
+                    {"last_month": "month_to"}.get(field, field if field in form.fields else None), messages_
+                )
+            return self.form_invalid(form)
+        messages.success(self.request, _("The proposal is being prepared; it appears here when it is ready."))
+        return redirect("reports:proposal_list")
+
+
+class ProposalPdfView(ProposalsMixin, View):
+    """A ready proposal's PDF, as an attachment."""
+
+    def get(self, request, pk: int):
+        proposal = get_object_or_404(selectors.proposal_list(user=request.user), pk=pk)
+        if proposal.status != ProposalStatus.READY or not proposal.pdf:
+            raise Http404
+        name = f"proposal-{proposal.customer.code or proposal.customer_id}-{proposal.last_month:%Y-%m}.pdf"
+        return FileResponse(proposal.pdf.open("rb"), as_attachment=True, filename=name, content_type="application/pdf")
+
+
+class ProposalRegenerateView(ProposalsMixin, View):
+    """Render a ready or failed proposal again from today's ledger (POST)."""
+
+    def post(self, request, pk: int):
+        proposal = get_object_or_404(selectors.proposal_list(user=request.user), pk=pk)
+        try:
+            proposals.proposal_regenerate(proposal=proposal, by=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, _("The proposal is being prepared again."))
+        return redirect("reports:proposal_list")

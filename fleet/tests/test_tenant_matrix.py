@@ -115,7 +115,8 @@ from maintenance.models import (
 )
 from reports.choices import CostCategory, CostSource, CostView
 from reports.ledger import build_ledger
-from reports.models import CostEntry
+from reports.models import CostEntry, Proposal
+from reports.proposals import render_proposal
 from telemetry import alerts, keys
 from telemetry.choices import AlertRuleKind, Meter, Severity, Supply
 from telemetry.models import Alert, AlertOccurrence, AlertRule, CollectorKey, DiagnosticEvent, Reading
@@ -184,6 +185,7 @@ class World:
     credit_note_a: Invoice  # a draft credit note of invoice_a (¥1,000 of its fee)
     draft_invoice_a: Invoice  # February 2024's invoice, a draft in review
     cost_entry_a: CostEntry  # a service-fee entry of January 2024's ledger (built from invoice_a)
+    proposal_a: Proposal  # an improvement proposal of January 2024, rendered (ready)
     # The ids of world A's child rows that fill the second parameter of nested API paths ("{item_id}": pk).
     child_ids: dict[str, int] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
@@ -216,6 +218,7 @@ class World:
             "invoices": {self.invoice_a.pk, self.credit_note_a.pk, self.draft_invoice_a.pk},
             "billing-runs": {self.run_a.pk},
             "cost-entries": set(CostEntry.objects.filter(customer=self.customer_a).values_list("pk", flat=True)),
+            "proposals": {self.proposal_a.pk},
         }[collection]
 
 
@@ -447,6 +450,11 @@ def build_world() -> World:
         category=CostCategory.ENERGY, asset=asset_a, site=site_a, amount=Decimal(1234), currency="JPY",
         source=CostSource.ASSET, source_id=asset_a.pk,
     )  # fmt: skip
+    proposal_a = Proposal.objects.create(
+        customer=customer_a, requested_by=p1_admin, language="en", first_month=datetime.date(2024, 1, 1),
+        last_month=datetime.date(2024, 1, 1),
+    )  # fmt: skip
+    render_proposal(proposal_a.pk)
 
     customer_b = CustomerFactory(provider=p1, name="Bravo Logistics KK", code="bravo")
     site_b = SiteFactory(customer=customer_b, name="Bravo Depot")
@@ -494,6 +502,7 @@ def build_world() -> World:
         credit_note_a=credit_note_a,
         draft_invoice_a=draft_invoice_a,
         cost_entry_a=cost_entry_a,
+        proposal_a=proposal_a,
         child_ids={
             "{item_id}": checklist_item_a.pk,
             "{part_id}": part_a.pk,
@@ -989,6 +998,13 @@ API_OPERATIONS: dict[tuple[str, str], ApiProbe] = {
     # The cost ledger and TCO (reports): roles that see no prices get no rows, the reports capability the breakdown.
     ("GET", "/api/v1/cost-entries/"): ApiProbe(LIST, collection="cost-entries", filters=(("customer", "customer_a"),)),
     ("GET", "/api/v1/cost-entries/{id}/"): ApiProbe(READ, target="cost_entry_a"),
+    ("GET", "/api/v1/proposals/"): ApiProbe(LIST, collection="proposals", filters=(("customer", "customer_a"),)),
+    ("POST", "/api/v1/proposals/"): ApiProbe(
+        CREATE, body=lambda w: {"customer": w.customer_a.pk}, capability=Capability.MANAGE_PROPOSALS
+    ),
+    ("GET", "/api/v1/proposals/{id}/"): ApiProbe(READ, target="proposal_a"),
+    ("GET", "/api/v1/proposals/{id}/pdf/"): ApiProbe(READ, target="proposal_a"),
+    ("POST", "/api/v1/proposals/{id}/regenerate/"): ApiProbe(WRITE, target="proposal_a"),
     ("GET", "/api/v1/tco/"): ApiProbe(
         REPORT,
         query=lambda w: {"from": "2024-01", "to": "2024-01", "group_by": "customer"},
@@ -1294,6 +1310,8 @@ PORTAL_URLS: dict[str, PortalProbe] = {
     "contracts:invoice_pdf": PortalProbe("invoice_a"),
     "contracts:invoice_xml": PortalProbe("invoice_a"),
     "contracts:invoice_lines_csv": PortalProbe("invoice_a"),
+    "reports:proposal_pdf": PortalProbe("proposal_a"),
+    "reports:proposal_regenerate": PortalProbe("proposal_a", methods=("POST",)),
     "contracts:invoice_finalise": PortalProbe("draft_invoice_a", methods=("GET", "POST")),
     "contracts:credit_note_create": PortalProbe(
         "invoice_a", methods=("GET", "POST"), body=lambda w: {f"line_{_fee_line(w)}": "1", "reason": "Probed"}
@@ -1364,6 +1382,8 @@ PORTAL_LISTS: tuple[str, ...] = (
     "contracts:billing_run_list",
     "reports:tco",
     "reports:cost_entry_list",
+    "reports:proposal_list",
+    "reports:proposal_request",
     # Left out: contracts:payment_import (a bank statement's upload, for staff who bill every customer: no list of
     # rows; contracts/tests/test_billing_views.py covers who may use it).
     # Left out: maintenance:qr_labels_pdf (a PDF; maintenance/tests/test_qr.py covers its tenancy).
@@ -1414,6 +1434,7 @@ PORTAL_CREATES: dict[str, Callable[[World], dict]] = {
     "telemetry:ingest_upload": lambda w: {"customer": w.customer_a.pk, "file": _telemetry_csv(w)},
     "telemetry:alert_rule_create": lambda w: {**_alert_rule_body(w), "severity": Severity.WARNING},
     "maintenance:work_order_create": _work_order_body,
+    "reports:proposal_request": lambda w: {"customer": w.customer_a.pk},
     "maintenance:service_request": lambda w: {"site": w.site_a.pk, "asset": w.asset_a.pk, "description": "Probe"},
     "maintenance:site_calendars": lambda w: {"site": w.site_a.pk, "calendar": ""},
     "maintenance:service_level_create": lambda w: {"name": "Probe", "customer": w.customer_a.pk},

@@ -1,9 +1,13 @@
 """API serializers of reports: ledger rows and TCO breakdowns. Amounts are decimal strings with their currency."""
 
+from django.conf import settings
 from rest_framework import serializers
 
+from accounts.models import Organisation
+from assets.api.serializers import ScopedPrimaryKeyRelatedField
+from fleet.tenancy import visible
 from reports.choices import BreakdownGroup, CostCategory, CostView
-from reports.models import CostEntry
+from reports.models import CostEntry, Proposal
 
 
 class CostEntrySerializer(serializers.ModelSerializer):
@@ -67,3 +71,37 @@ class BreakdownSerializer(serializers.Serializer):
     last = serializers.DateField(format="%Y-%m")
     rows = BreakdownRowSerializer(many=True)
     totals = BreakdownTotalSerializer(many=True)
+
+
+class ProposalSerializer(serializers.ModelSerializer):
+    """A proposal and its state; ``summary`` holds its headline figures once ready (amounts as decimal strings)."""
+
+    first_month = serializers.DateField(format="%Y-%m", read_only=True)
+    last_month = serializers.DateField(format="%Y-%m", read_only=True)
+
+    class Meta:
+        model = Proposal
+        fields = [
+            "id",
+            "customer",
+            "requested_by",
+            "language",
+            "first_month",
+            "last_month",
+            "status",
+            "error",
+            "pages",
+            "summary",
+            "rendered_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ProposalRequestSerializer(serializers.Serializer):
+    """A proposal request: the customer, and optionally the months analysed (YYYY-MM) and the language."""
+
+    customer = ScopedPrimaryKeyRelatedField(scoped_queryset=visible(Organisation.objects.customers()))
+    first_month = serializers.DateField(input_formats=["%Y-%m"], required=False, allow_null=True, default=None)
+    last_month = serializers.DateField(input_formats=["%Y-%m"], required=False, allow_null=True, default=None)
+    language = serializers.ChoiceField(choices=[code for code, _name in settings.LANGUAGES], required=False, default="")

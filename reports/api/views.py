@@ -1,18 +1,30 @@
 """API views of reports: the cost ledger's rows and TCO breakdowns (what the TCO page shows)."""
 
+from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import Capability
-from fleet.api.views import TenantReadOnlyViewSet
+from fleet.api.views import TenantReadOnlyViewSet, TenantViewSetMixin
 from fleet.tenancy import access_for
-from reports.api.serializers import BreakdownQuerySerializer, BreakdownSerializer, CostEntrySerializer
-from reports.filters import CostEntryFilterSet
-from reports.models import CostEntry
-from reports.selectors import cost_entry_list, tco_breakdown
+from maintenance.api.work import FirstRendererNegotiation
+from reports.api.serializers import (
+    BreakdownQuerySerializer,
+    BreakdownSerializer,
+    CostEntrySerializer,
+    ProposalRequestSerializer,
+    ProposalSerializer,
+)
+from reports.choices import ProposalStatus
+from reports.filters import CostEntryFilterSet, ProposalFilterSet
+from reports.models import CostEntry, Proposal
+from reports.proposals import proposal_regenerate, proposal_request
+from reports.selectors import cost_entry_list, proposal_list, tco_breakdown
 
 
 class CostEntryViewSet(TenantReadOnlyViewSet):
@@ -72,3 +84,49 @@ class TcoBreakdownView(APIView):
             "totals": [{"currency": currency, "amount": amount} for currency, amount in breakdown.totals().items()],
         }
         return Response(BreakdownSerializer(payload).data)
+
+
+class ProposalViewSet(TenantViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Improvement proposals of the customers the user manages (provider admins, account managers): request one
+    (rendered in the background: ``status`` goes queued, rendering, ready or failed), download it, regenerate it."""
+
+    queryset = Proposal.objects.none()
+    selector = staticmethod(proposal_list)
+    serializer_class = ProposalSerializer
+    filterset_class = ProposalFilterSet
+    ordering_fields = ["created_at", "status"]
+    ordering = ["-created_at", "-id"]
+    write_capabilities = {"create": Capability.MANAGE_PROPOSALS, "regenerate": Capability.MANAGE_PROPOSALS}
+
+    @extend_schema(request=ProposalRequestSerializer, responses={201: ProposalSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = ProposalRequestSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        proposal = proposal_request(
+            customer=data["customer"],
+            by=request.user,
+            language=data["language"],
+            first=data["first_month"],
+            last=data["last_month"],
+        )
+        return Response(ProposalSerializer(proposal).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: ProposalSerializer})
+    @action(detail=True, methods=["post"])
+    def regenerate(self, request, pk=None):
+        """Render a ready or failed proposal again from today's ledger."""
+        proposal = proposal_regenerate(proposal=self.get_object(), by=request.user)
+        return Response(ProposalSerializer(proposal).data)
+
+    @extend_schema(
+        responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The proposal's PDF.")}
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], content_negotiation_class=FirstRendererNegotiation)
+    def pdf(self, request, pk=None):
+        """The ready proposal's PDF, as an attachment; 404 while it is not ready."""
+        proposal = self.get_object()
+        if proposal.status != ProposalStatus.READY or not proposal.pdf:
+            raise Http404
+        name = f"proposal-{proposal.customer.code or proposal.customer_id}-{proposal.last_month:%Y-%m}.pdf"
+        return FileResponse(proposal.pdf.open("rb"), as_attachment=True, filename=name, content_type="application/pdf")
