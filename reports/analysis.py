@@ -20,7 +20,7 @@ forklift fleet's demand, in a fixed number of queries; the arithmetic is in ``De
   economic life. Assets with fewer than ``MIN_FIT_MONTHS`` months of maintenance costs use ``DEFAULT_GROWTH``.
 - **Savings**: removing an asset saves its annual cost less its volume carried by the assets kept, priced at their
   average cost per unit; replacing saves the maintenance of its age less that of a new one's first year, and pays
-  back its acquisition cost in ``cost / saving`` years.
+  back its acquisition cost in ``12 × cost / saving`` months.
 """
 
 import datetime
@@ -28,7 +28,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from django.db.models import Sum
 
@@ -51,6 +51,7 @@ DISCOUNT_RATE = Decimal("0.05")
 DEFAULT_GROWTH = Decimal("0.15")
 MIN_FIT_MONTHS = 6
 MAX_LIFE_YEARS = 20
+WORKING_PRECISION = 16  # significant digits of the fits and discounting (money is rounded from them)
 TRUCK_CATEGORIES = (AssetCategory.FORKLIFT, AssetCategory.REACH_TRUCK)  # what the fleet-size rule counts
 MAINTENANCE_CATEGORIES = (CostCategory.LABOUR, CostCategory.PARTS, CostCategory.CONSUMABLES, CostCategory.DOWNTIME)
 TWELVE = Decimal(12)
@@ -106,39 +107,51 @@ def fit_growth(monthly_costs: dict[int, Decimal]) -> Growth:
     if len(points) < MIN_FIT_MONTHS:
         average = sum((cost for _age, cost in points), Decimal(0)) / len(points) if points else Decimal(0)
         return Growth(first_year=average * TWELVE, rate=DEFAULT_GROWTH, fitted=False)
-    xs = [x for x, _cost in points]
-    ys = [cost.ln() for _x, cost in points]
-    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-    spread = sum((x - mean_x) ** 2 for x in xs)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread if spread else Decimal(0)
-    intercept = mean_y - slope * mean_x
-    # Monthly cost at age x years is e^(intercept + slope x); a year of age t spans x in [t-1, t): its cost is the
-    # integral of twelve months, which for the first year is 12 e^intercept (e^slope - 1) / slope.
-    monthly_at_birth = intercept.exp()
-    first_year = TWELVE * monthly_at_birth * ((slope.exp() - 1) / slope if slope else Decimal(1))
-    return Growth(first_year=first_year, rate=slope.exp() - 1, fitted=True)
+    with localcontext() as context:
+        context.prec = WORKING_PRECISION
+        xs = [x for x, _cost in points]
+        ys = [cost.ln() for _x, cost in points]
+        mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+        spread = sum((x - mean_x) ** 2 for x in xs)
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread if spread else 0
+        intercept = mean_y - slope * mean_x
+        # Monthly cost at age x years is e^(intercept + slope x); a year of age t spans x in [t-1, t): its cost is
+        # the integral of twelve months, which for the first year is 12 e^intercept (e^slope - 1) / slope.
+        monthly_at_birth = intercept.exp()
+        first_year = TWELVE * monthly_at_birth * ((slope.exp() - 1) / slope if slope else Decimal(1))
+        return Growth(first_year=+first_year, rate=slope.exp() - 1, fitted=True)
+
+
+def equivalent_annual_costs(
+    cost: Decimal, growth: Growth, *, life_years: Decimal, rate: Decimal = DISCOUNT_RATE, years: int = MAX_LIFE_YEARS
+) -> list[Decimal]:
+    """EAC of buying at ``cost`` and keeping the asset 1, 2, ... ``years`` years (see the module notes), each from the
+    last: the discount factor and the present value of the upkeep accumulate year by year."""
+    costs = []
+    with localcontext() as context:
+        context.prec = WORKING_PRECISION
+        discount, factor, upkeep, present_upkeep = 1 + rate, Decimal(1), growth.first_year, Decimal(0)
+        for kept in range(1, years + 1):
+            factor *= discount
+            present_upkeep += upkeep / factor
+            upkeep *= 1 + growth.rate
+            residual = cost * max(Decimal(0), 1 - Decimal(kept) / life_years) if life_years > 0 else Decimal(0)
+            present = cost - residual / factor + present_upkeep
+            costs.append(present / kept if rate == 0 else present * rate / (1 - 1 / factor))
+    return costs
 
 
 def equivalent_annual_cost(
     cost: Decimal, growth: Growth, years: int, *, life_years: Decimal, rate: Decimal = DISCOUNT_RATE
 ) -> Decimal:
-    """EAC of buying at ``cost`` and keeping ``years`` years (see the module notes)."""
-    discount = 1 + rate
-    residual = cost * max(Decimal(0), 1 - Decimal(years) / life_years) if life_years > 0 else Decimal(0)
-    present = cost - residual / discount**years
-    present += sum((growth.cost(year) / discount**year for year in range(1, years + 1)), Decimal(0))
-    if rate == 0:
-        return present / years
-    return present * rate / (1 - discount ** (-years))
+    """EAC of buying at ``cost`` and keeping the asset ``years`` years."""
+    return equivalent_annual_costs(cost, growth, life_years=life_years, rate=rate, years=years)[-1]
 
 
 def economic_life(cost: Decimal, growth: Growth, *, life_years: Decimal, rate: Decimal = DISCOUNT_RATE) -> int:
     """The whole number of years that minimises the equivalent annual cost (the earlier one on a tie)."""
-    costs = [
-        (equivalent_annual_cost(cost, growth, years, life_years=life_years, rate=rate), years)
-        for years in range(1, MAX_LIFE_YEARS + 1)
-    ]
-    return min(costs)[1]
+    costs = equivalent_annual_costs(cost, growth, life_years=life_years, rate=rate)
+    return min(range(len(costs)), key=lambda index: (costs[index], index)) + 1
 
 
 # --- The customer's analysis ----------------------------------------------------------------------------------
@@ -198,10 +211,11 @@ class Analysis:
         return sum((finding.investment for finding in self.findings), Decimal(0))
 
     @property
-    def payback_years(self) -> Decimal | None:
+    def payback_months(self) -> Decimal | None:
+        """Months of savings that repay the investment (0: nothing to invest); None when nothing is saved."""
         if self.annual_saving <= 0:
             return None
-        return (self.investment / self.annual_saving).quantize(Decimal("0.1"))
+        return (self.investment * TWELVE / self.annual_saving).quantize(Decimal("0.1"))
 
     def count(self, recommendation: str) -> int:
         return sum(1 for finding in self.findings if finding.recommendation == recommendation)

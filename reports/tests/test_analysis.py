@@ -127,7 +127,7 @@ def test_printers_on_one_floor_are_consolidated_and_the_savings_priced(customer)
     # Kept: L3 and B1 cost 14,000 a month for 9,000 pages. L1 costs 3,000 and its 1,000 pages cost 1,555.6 there:
     # a saving of 1,444.4 a month, 17,333 a year; L2 saves (4,000 - 3,111.1) x 12 = 10,667.
     assert (by_serial["L1"].annual_saving, by_serial["L2"].annual_saving) == (Decimal(17333), Decimal(10667))
-    assert analysis.annual_saving == Decimal(28000) and analysis.payback_years == Decimal(0)
+    assert analysis.annual_saving == Decimal(28000) and analysis.payback_months == Decimal(0)
 
 
 def test_the_truck_fleet_is_sized_to_the_95th_percentile_of_daily_demand(customer):
