@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 PROPOSAL_TEMPLATE = "pdf/proposal.html"
 DEFAULT_MONTHS = 12
-MAX_TABLE_ROWS = 600  # per table; the rest is counted under it
+MAX_TABLE_ROWS = 300  # per table (about twelve pages); the rest is counted under it
 NOT_YOURS = _("You may not make proposals for this customer.")
 NO_MONTHS = _("The analysis needs at least one whole month before this one.")
 MONTHS_BACKWARDS = _("The first month must not be after the last.")
@@ -158,7 +158,7 @@ def proposal_pdf(proposal: Proposal, *, today: datetime.date | None = None) -> t
         "assets": len(result.findings),
         "annual_saving": str(result.annual_saving),
         "investment": str(result.investment),
-        "payback_years": None if result.payback_years is None else str(result.payback_years),
+        "payback_months": None if result.payback_months is None else str(result.payback_months),
         "currency": result.currency,
         **{name: result.count(name) for name in (rules.RETAIN, rules.REPLACE, rules.REALLOCATE, rules.REMOVE)},
     }
@@ -228,7 +228,7 @@ def proposal_context(result: rules.Analysis, *, proposal: Proposal, today: datet
         ],  # fmt: skip
         "annual_saving": result.annual_saving,
         "investment": result.investment,
-        "payback_years": result.payback_years,
+        "payback_months": result.payback_months,
         "total_cost": total_cost,
         "annual_cost": (total_cost * 12 / result.months).quantize(Decimal(1)) if result.months else Decimal(0),
         "categories": categories,

@@ -78,7 +78,7 @@ def test_a_requested_proposal_is_rendered_with_its_recommendations_and_figures(
     assert "IPAexGothic" in embedded_fonts(pdf)
     assert proposal.pages >= 3  # the summary, the per-asset recommendations, the method start their own pages
     assert proposal.summary == {
-        "assets": 3, "annual_saving": "24000", "investment": "0", "payback_years": "0.0", "currency": "JPY",
+        "assets": 3, "annual_saving": "24000", "investment": "0", "payback_months": "0.0", "currency": "JPY",
         "retain": 1, "replace": 0, "reallocate": 0, "remove": 2,
     }  # fmt: skip
 
