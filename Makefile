@@ -77,6 +77,7 @@ messages: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.lists
 	$(BIN)/python -m bench.ingest --rows 1000000
+	$(BIN)/python -m bench.reports
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

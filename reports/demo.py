@@ -2,11 +2,13 @@
 
 from decimal import Decimal
 
+from accounts.choices import Role
 from accounts.demo import PROVIDER_CODE
-from accounts.models import Organisation
+from accounts.models import Membership, Organisation
 from fleet.demo import DemoContext
 from reports.ledger import build_ledgers, months_back, sweep_customer_ids
-from reports.models import CostEntry, CostRates
+from reports.models import CostEntry, CostRates, Proposal
+from reports.proposals import proposal_request
 
 DEMO_LEDGER_MONTHS = 13  # the twelve invoiced months and the current one
 ENERGY_PRICE_PER_KWH = Decimal("31.0000")  # a Japanese business tariff, yen per kWh
@@ -30,3 +32,22 @@ def seed_ledger(context: DemoContext) -> None:
         f"ledger: {CostEntry.objects.filter(customer_id__in=customer_ids).count()} cost entries, "
         f"{len(customer_ids)} customers over {DEMO_LEDGER_MONTHS} months"
     )
+
+
+def seed_proposals(context: DemoContext) -> None:
+    """One improvement proposal for each demo customer, requested by its account manager (rendered when the demo's
+    data is committed; Celery runs eagerly in the demo). A customer that has one keeps it."""
+    provider = Organisation.objects.filter(code=PROVIDER_CODE).first()
+    manager = (
+        Membership.objects.filter(organisation=provider, role=Role.ACCOUNT_MANAGER).select_related("user").first()
+        if provider
+        else None
+    )
+    if manager is None:
+        return
+    requested = 0
+    for customer in Organisation.objects.customers().filter(account_managers=manager.user).order_by("pk"):
+        if not Proposal.objects.filter(customer=customer).exists():
+            proposal_request(customer=customer, by=manager.user, today=context.today)
+            requested += 1
+    context.log(f"proposals: {requested} requested")
