@@ -118,10 +118,31 @@ def straight_line(cost: Decimal, life_months: int, month_number: int, currency: 
 class _Entries:
     """The entries of one build, collected before they are written."""
 
-    def __init__(self, customer: Organisation, month: datetime.date) -> None:
+    def __init__(self, customer: Organisation, month: datetime.date, skipped: Counter) -> None:
         self.customer = customer
         self.month = month
         self.rows: list[CostEntry] = []
+        self.skipped = skipped
+
+    def add_priced(
+        self,
+        category: str,
+        quantity: Decimal,
+        price: Decimal | None,
+        currency: str,
+        source: str,
+        source_id: int,
+        *,
+        unpriced: str,
+        **fields,
+    ) -> None:
+        """``quantity × price`` rounded to the currency, or, without a price, one more cost left out for
+        ``unpriced`` (a reason counted in ``LedgerSummary.skipped``)."""
+        if price is None:
+            self.skipped[unpriced] += 1
+            return
+        self.add(category, money_round(quantity * price, currency), currency, source, source_id, quantity=quantity,
+                 **fields)  # fmt: skip
 
     def add(self, category: str, amount: Decimal, currency: str, source: str, source_id: int, **fields) -> None:
         if amount == 0:
@@ -150,7 +171,7 @@ def build_ledger(
     first_day = month_start(year, month)
     start, end = month_bounds(year, month, customer.time_zone)
     summary = LedgerSummary(customer_id=customer.pk, month=first_day)
-    entries = _Entries(customer, first_day)
+    entries = _Entries(customer, first_day, summary.skipped)
     assets = list(
         Asset.objects.filter(customer=customer)
         .select_related("asset_model")
@@ -175,12 +196,12 @@ def build_ledger(
     )
 
     _service_fees(entries, customer, year, month)
-    _asset_costs(entries, assets, first_day, summary)
-    _energy(entries, assets, usage, rates, summary)
-    _downtime(entries, customer, start, min(end, now), rates, summary)
-    _labour(entries, customer, first_day, summary)
-    _parts(entries, customer, start, end, summary)
-    _consumables(entries, customer, start, end, summary)
+    _asset_costs(entries, assets, first_day)
+    _energy(entries, assets, usage, rates)
+    _downtime(entries, customer, start, min(end, now), rates)
+    _labour(entries, customer, first_day)
+    _parts(entries, customer, start, end)
+    _consumables(entries, customer, start, end)
 
     CostEntry.objects.filter(customer=customer, month=first_day).delete()
     CostEntry.objects.bulk_create(entries.rows, batch_size=2000)
@@ -289,13 +310,13 @@ def _covered_days(rows: list, first: datetime.date, last: datetime.date) -> dict
     return weights
 
 
-def _asset_costs(entries: _Entries, assets: Iterable[Asset], first_day: datetime.date, summary: LedgerSummary) -> None:
+def _asset_costs(entries: _Entries, assets: Iterable[Asset], first_day: datetime.date) -> None:
     for asset in assets:
         category = ASSET_COST_CATEGORY.get(asset.ownership)
         if category is None:
             continue
         if asset.acquisition_cost is None or not asset.expected_life_months or asset.install_date is None:
-            summary.skipped["asset without cost, life or install date"] += 1
+            entries.skipped["asset without cost, life or install date"] += 1
             continue
         month_number = months_between(asset.install_date, first_day) + 1
         amount = straight_line(asset.acquisition_cost, asset.expected_life_months, month_number, asset.currency)
@@ -312,7 +333,7 @@ def _asset_costs(entries: _Entries, assets: Iterable[Asset], first_day: datetime
         )
 
 
-def _energy(entries: _Entries, assets: Iterable[Asset], usage: dict, rates: "_Rates", summary: LedgerSummary) -> None:
+def _energy(entries: _Entries, assets: Iterable[Asset], usage: dict, rates: "_Rates") -> None:
     for asset in assets:
         kwh = None
         metered = usage.get((asset.pk, Meter.ENERGY_KWH))
@@ -324,20 +345,10 @@ def _energy(entries: _Entries, assets: Iterable[Asset], usage: dict, rates: "_Ra
         if not kwh:
             continue
         price, currency = rates.energy(asset.site_id)
-        if price is None:
-            summary.skipped["energy without a price"] += 1
-            continue
-        entries.add(
-            CostCategory.ENERGY,
-            money_round(kwh * price, currency),
-            currency,
-            CostSource.ASSET,
-            asset.pk,
-            asset_id=asset.pk,
-            site_id=asset.site_id,
-            quantity=kwh,
-            unit="kWh",
-        )
+        entries.add_priced(
+            CostCategory.ENERGY, kwh, price, currency, CostSource.ASSET, asset.pk,
+            unpriced="energy without a price", asset_id=asset.pk, site_id=asset.site_id, unit="kWh",
+        )  # fmt: skip
 
 
 def _downtime(
@@ -346,7 +357,6 @@ def _downtime(
     start: datetime.datetime,
     end: datetime.datetime,
     rates: "_Rates",
-    summary: LedgerSummary,
 ) -> None:
     if end <= start:
         return
@@ -362,26 +372,16 @@ def _downtime(
             continue
         hours = (Decimal(int(seconds)) / HOUR).quantize(QUANTITY_PLACES)
         price, currency = rates.downtime(site_id)
-        if price is None:
-            summary.skipped["downtime without a cost per hour"] += 1
-            continue
-        entries.add(
-            CostCategory.DOWNTIME,
-            money_round(hours * price, currency),
-            currency,
-            CostSource.WORK_ORDER,
-            work_order_id,
-            asset_id=asset_id,
-            site_id=site_id,
-            quantity=hours,
-            unit="h",
-        )
+        entries.add_priced(
+            CostCategory.DOWNTIME, hours, price, currency, CostSource.WORK_ORDER, work_order_id,
+            unpriced="downtime without a cost per hour", asset_id=asset_id, site_id=site_id, unit="h",
+        )  # fmt: skip
 
 
 # --- Provider cost to serve ---------------------------------------------------------------------------------------
 
 
-def _labour(entries: _Entries, customer: Organisation, first_day: datetime.date, summary: LedgerSummary) -> None:
+def _labour(entries: _Entries, customer: Organisation, first_day: datetime.date) -> None:
     default_rate, default_currency = _labour_rate(customer)
     next_month = month_start(first_day.year + first_day.month // 12, first_day.month % 12 + 1)
     for labour_id, asset_id, site_id, hours, rate, currency in (
@@ -391,20 +391,10 @@ def _labour(entries: _Entries, customer: Organisation, first_day: datetime.date,
     ):
         if rate is None:
             rate, currency = default_rate, default_currency
-        if rate is None:
-            summary.skipped["labour without a rate"] += 1
-            continue
-        entries.add(
-            CostCategory.LABOUR,
-            money_round(hours * rate, currency),
-            currency,
-            CostSource.WORK_ORDER_LABOUR,
-            labour_id,
-            asset_id=asset_id,
-            site_id=site_id,
-            quantity=hours,
-            unit="h",
-        )
+        entries.add_priced(
+            CostCategory.LABOUR, hours, rate, currency, CostSource.WORK_ORDER_LABOUR, labour_id,
+            unpriced="labour without a rate", asset_id=asset_id, site_id=site_id, unit="h",
+        )  # fmt: skip
 
 
 def _labour_rate(customer: Organisation) -> tuple[Decimal | None, str | None]:
@@ -423,7 +413,6 @@ def _parts(
     customer: Organisation,
     start: datetime.datetime,
     end: datetime.datetime,
-    summary: LedgerSummary,
 ) -> None:
     for part_id, asset_id, site_id, quantity, unit_cost, currency, type_cost, type_currency in (
         WorkOrderPart.objects.filter(work_order__customer=customer, added_at__gte=start, added_at__lt=end)
@@ -441,19 +430,10 @@ def _parts(
     ):
         if unit_cost is None:
             unit_cost, currency = type_cost, type_currency
-        if unit_cost is None:
-            summary.skipped["part without a cost"] += 1
-            continue
-        entries.add(
-            CostCategory.PARTS,
-            money_round(quantity * unit_cost, currency),
-            currency,
-            CostSource.WORK_ORDER_PART,
-            part_id,
-            asset_id=asset_id,
-            site_id=site_id,
-            quantity=quantity,
-        )
+        entries.add_priced(
+            CostCategory.PARTS, quantity, unit_cost, currency, CostSource.WORK_ORDER_PART, part_id,
+            unpriced="part without a cost", asset_id=asset_id, site_id=site_id,
+        )  # fmt: skip
 
 
 def _consumables(
@@ -461,7 +441,6 @@ def _consumables(
     customer: Organisation,
     start: datetime.datetime,
     end: datetime.datetime,
-    summary: LedgerSummary,
 ) -> None:
     for order_id, asset_id, site_id, quantity, unit_cost, currency in (
         SupplyOrder.objects.filter(customer=customer, shipped_at__gte=start, shipped_at__lt=end)
@@ -469,19 +448,10 @@ def _consumables(
         .order_by("pk")
         .values_list("pk", "asset_id", "site_id", "quantity", "part_type__unit_cost", "part_type__currency")
     ):
-        if unit_cost is None:
-            summary.skipped["consumable without a cost"] += 1
-            continue
-        entries.add(
-            CostCategory.CONSUMABLES,
-            money_round(quantity * unit_cost, currency),
-            currency,
-            CostSource.SUPPLY_ORDER,
-            order_id,
-            asset_id=asset_id,
-            site_id=site_id,
-            quantity=Decimal(quantity),
-        )
+        entries.add_priced(
+            CostCategory.CONSUMABLES, Decimal(quantity), unit_cost, currency, CostSource.SUPPLY_ORDER, order_id,
+            unpriced="consumable without a cost", asset_id=asset_id, site_id=site_id,
+        )  # fmt: skip
 
 
 # --- Rates --------------------------------------------------------------------------------------------------------
