@@ -19,6 +19,7 @@ class CostCategory(models.TextChoices):
     LEASE = "lease", _("Lease payments")
     ENERGY = "energy", _("Energy")
     DOWNTIME = "downtime", _("Downtime")
+    OTHER = "other", _("Other costs")
     LABOUR = "labour", _("Labour")
     PARTS = "parts", _("Parts")
     CONSUMABLES = "consumables", _("Consumables shipped")
@@ -31,6 +32,7 @@ CATEGORY_VIEW: dict[str, str] = {
     CostCategory.LEASE: CostView.CUSTOMER,
     CostCategory.ENERGY: CostView.CUSTOMER,
     CostCategory.DOWNTIME: CostView.CUSTOMER,
+    CostCategory.OTHER: CostView.CUSTOMER,
     CostCategory.LABOUR: CostView.PROVIDER,
     CostCategory.PARTS: CostView.PROVIDER,
     CostCategory.CONSUMABLES: CostView.PROVIDER,
@@ -47,6 +49,7 @@ class CostSource(models.TextChoices):
     WORK_ORDER_LABOUR = "labour", _("Labour entry")
     WORK_ORDER_PART = "part", _("Part used")
     SUPPLY_ORDER = "supply_order", _("Supply order")
+    MANUAL = "manual", _("Entered by hand")
 
 
 class BreakdownGroup(models.TextChoices):

@@ -1,5 +1,6 @@
 """Demo data of reports: the provider's cost rates and twelve months of cost ledger for every demo customer."""
 
+import datetime
 from decimal import Decimal
 
 from accounts.choices import Role
@@ -7,17 +8,20 @@ from accounts.demo import PROVIDER_CODE
 from accounts.models import Membership, Organisation
 from fleet.demo import DemoContext
 from reports.ledger import build_ledgers, months_back, sweep_customer_ids
-from reports.models import CostEntry, CostRates, Proposal
+from reports.models import CostEntry, CostRates, ManualCost, Proposal
 from reports.proposals import proposal_request
 
 DEMO_LEDGER_MONTHS = 13  # the twelve invoiced months and the current one
 ENERGY_PRICE_PER_KWH = Decimal("31.0000")  # a Japanese business tariff, yen per kWh
 DOWNTIME_COST_PER_HOUR = Decimal("6000.00")  # an idle operator and lost output, yen per hour
+INSURANCE_PER_ASSET = Decimal(450)  # yen a month
+INSURANCE = ("Equipment insurance", "動産総合保険")
 
 
 def seed_ledger(context: DemoContext) -> None:
-    """The provider's default energy price and downtime cost, then the ledger of each demo customer for the months
-    the demo invoiced and the current one. Building replaces a month, so running the step again changes nothing."""
+    """The provider's default energy price and downtime cost, each customer's equipment insurance entered by hand,
+    then the ledger of each demo customer for the months the demo invoiced and the current one. Building replaces a
+    month, so running the step again changes nothing."""
     provider = Organisation.objects.filter(code=PROVIDER_CODE).first()
     if provider is None:
         return
@@ -27,7 +31,18 @@ def seed_ledger(context: DemoContext) -> None:
         defaults={"energy_price_per_kwh": ENERGY_PRICE_PER_KWH, "downtime_cost_per_hour": DOWNTIME_COST_PER_HOUR},
     )
     customer_ids = sweep_customer_ids(provider.pk)
-    build_ledgers(customer_ids=customer_ids, months=months_back(context.today, DEMO_LEDGER_MONTHS))
+    months = months_back(context.today, DEMO_LEDGER_MONTHS)
+    for customer in Organisation.objects.filter(pk__in=customer_ids).order_by("pk"):
+        # The customer's own insurance of its equipment: a cost no source records, entered by hand each month.
+        premium = INSURANCE_PER_ASSET * customer.assets.count()
+        for year, month in months:
+            ManualCost.objects.get_or_create(
+                customer=customer,
+                month=datetime.date(year, month, 1),
+                description=INSURANCE[customer.language == "ja"],
+                defaults={"amount": premium, "currency": customer.currency},
+            )
+    build_ledgers(customer_ids=customer_ids, months=months)
     context.log(
         f"ledger: {CostEntry.objects.filter(customer_id__in=customer_ids).count()} cost entries, "
         f"{len(customer_ids)} customers over {DEMO_LEDGER_MONTHS} months"

@@ -8,7 +8,7 @@ from assets.models import Site
 from fleet.filters import SearchFilterSet
 from fleet.tenancy import visible
 from reports.choices import CostCategory, CostView, ProposalStatus
-from reports.models import CostEntry, Proposal
+from reports.models import CostEntry, CostRates, ManualCost, Proposal
 
 
 class CostEntryFilterSet(SearchFilterSet):
@@ -41,3 +41,30 @@ class ProposalFilterSet(SearchFilterSet):
     class Meta:
         model = Proposal
         fields = ["status", "customer"]
+
+
+class CostRatesFilterSet(SearchFilterSet):
+    """Cost rates by customer; ``q`` on the customer's or site's name."""
+
+    search_fields = ("customer__name", "site__name")
+    customer = django_filters.ModelChoiceFilter(queryset=visible(Organisation.objects.customers()), label=_("Customer"))
+
+    class Meta:
+        model = CostRates
+        fields = ["customer"]
+
+
+class ManualCostFilterSet(SearchFilterSet):
+    """Costs entered by hand by month range, customer (provider staff) and site; ``q`` on the description."""
+
+    search_fields = ("description",)
+    provider_only_filters = ("customer",)
+    narrowed_by = {"site": "customer"}
+    month_from = django_filters.DateFilter(field_name="month", lookup_expr="gte", label=_("From month"))
+    month_to = django_filters.DateFilter(field_name="month", lookup_expr="lte", label=_("To month"))
+    customer = django_filters.ModelChoiceFilter(queryset=visible(Organisation.objects.customers()), label=_("Customer"))
+    site = django_filters.ModelChoiceFilter(queryset=visible(Site.objects.all()), label=_("Site"))
+
+    class Meta:
+        model = ManualCost
+        fields = ["month_from", "month_to", "customer", "site"]

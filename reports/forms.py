@@ -7,7 +7,8 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation
-from assets.models import Site
+from assets.models import Asset, Site
+from fleet.money import Currency
 from reports.choices import BreakdownGroup, CostView
 from reports.selectors import may_see_cost_to_serve
 
@@ -73,3 +74,61 @@ class ProposalRequestForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["customer"].queryset = Organisation.objects.customers().visible_to(user).order_by("name")
+
+
+class CostRatesForm(forms.Form):
+    """The rates of the provider (no customer), a customer, or one of its sites."""
+
+    customer = forms.ModelChoiceField(
+        label=_("Customer"), queryset=Organisation.objects.none(), required=False, empty_label=_("All customers")
+    )
+    site = forms.ModelChoiceField(
+        label=_("Site"), queryset=Site.objects.none(), required=False, empty_label=_("All sites")
+    )
+    currency = forms.ChoiceField(label=_("Currency"), choices=Currency.choices, initial=Currency.JPY)
+    energy_price_per_kwh = forms.DecimalField(
+        label=_("Energy price per kWh"), max_digits=10, decimal_places=4, min_value=0, required=False
+    )
+    downtime_cost_per_hour = forms.DecimalField(
+        label=_("Downtime cost per hour"), max_digits=12, decimal_places=2, min_value=0, required=False
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = Organisation.objects.customers().visible_to(user).order_by("name")
+        sites = Site.objects.visible_to(user).select_related("customer").order_by("customer__name", "name")
+        chosen = (self.data or {}).get("customer") or (self.initial or {}).get("customer")
+        chosen = getattr(chosen, "pk", chosen)
+        self.fields["site"].queryset = sites.filter(customer_id=chosen) if str(chosen).isdigit() else sites.none()
+        if not str(chosen).isdigit():
+            self.fields["site"].help_text = _("Choose a customer first.")
+
+
+class ManualCostForm(forms.Form):
+    """A cost entered by hand: the customer, the month, what it was and, optionally, the site or asset (by serial)."""
+
+    customer = forms.ModelChoiceField(label=_("Customer"), queryset=Organisation.objects.none())
+    month = forms.DateField(label=_("Month"), input_formats=["%Y-%m"], widget=MONTH_WIDGET)
+    description = forms.CharField(label=_("Description"), max_length=200)
+    amount = forms.DecimalField(label=_("Amount"), max_digits=14, decimal_places=2)
+    currency = forms.ChoiceField(label=_("Currency"), choices=Currency.choices, initial=Currency.JPY)
+    site = forms.ModelChoiceField(label=_("Site"), queryset=Site.objects.none(), required=False)
+    serial_number = forms.CharField(label=_("Asset serial number"), max_length=64, required=False)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["customer"].queryset = Organisation.objects.customers().visible_to(user).order_by("name")
+        self.fields["site"].queryset = Site.objects.visible_to(user).order_by("name")
+
+    def clean(self):
+        cleaned = super().clean()
+        serial, customer = cleaned.get("serial_number", "").strip(), cleaned.get("customer")
+        cleaned["asset"] = None
+        if serial and customer is not None:
+            cleaned["asset"] = (
+                Asset.objects.visible_to(self.user).filter(customer=customer, serial_number=serial).first()
+            )
+            if cleaned["asset"] is None:
+                self.add_error("serial_number", _("The customer has no asset with this serial number."))
+        return cleaned

@@ -19,6 +19,7 @@ Customer TCO (``CostView.CUSTOMER``):
   (``CostRates``: the site's, else the customer's, else the provider's).
 - **Downtime**: the hours of each work order's down interval inside the month (an interval still open counts up to
   now), at the customer's downtime cost per hour (``CostRates`` as above).
+- **Other costs**: what was entered by hand for the month (``ManualCost``), as entered.
 
 Provider cost to serve (``CostView.PROVIDER``, seen by provider admins and account managers only):
 - **Labour**: hours logged in the month × the entry's rate (else the customer's or provider's labour rate).
@@ -50,7 +51,7 @@ from fleet.money import minor_units, money_round
 from maintenance.choices import SupplyOrderStatus
 from maintenance.models import MaintenanceSettings, SupplyOrder, WorkOrder, WorkOrderLabour, WorkOrderPart
 from reports.choices import CATEGORY_VIEW, CostCategory, CostSource
-from reports.models import AssetMonthUsage, CostEntry, CostRates
+from reports.models import AssetMonthUsage, CostEntry, CostRates, ManualCost
 from telemetry.choices import Meter
 from telemetry.usage import month_bounds, usage_for_assets
 
@@ -202,6 +203,7 @@ def build_ledger(
     _labour(entries, customer, first_day)
     _parts(entries, customer, start, end)
     _consumables(entries, customer, start, end)
+    _manual(entries, customer, first_day)
 
     CostEntry.objects.filter(customer=customer, month=first_day).delete()
     CostEntry.objects.bulk_create(entries.rows, batch_size=2000)
@@ -376,6 +378,17 @@ def _downtime(
             CostCategory.DOWNTIME, hours, price, currency, CostSource.WORK_ORDER, work_order_id,
             unpriced="downtime without a cost per hour", asset_id=asset_id, site_id=site_id, unit="h",
         )  # fmt: skip
+
+
+def _manual(entries: _Entries, customer: Organisation, first_day: datetime.date) -> None:
+    for cost_id, asset_id, site_id, amount, currency in (
+        ManualCost.objects.filter(customer=customer, month=first_day)
+        .order_by("pk")
+        .values_list("pk", "asset_id", "site_id", "amount", "currency")
+    ):
+        entries.add(
+            CostCategory.OTHER, amount, currency, CostSource.MANUAL, cost_id, asset_id=asset_id, site_id=site_id
+        )
 
 
 # --- Provider cost to serve ---------------------------------------------------------------------------------------

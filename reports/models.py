@@ -250,3 +250,53 @@ class Proposal(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.customer} {self.first_month:%Y-%m}..{self.last_month:%Y-%m}"
+
+
+class ManualCostQuerySet(TenantQuerySet):
+    """Costs entered by hand are prices: seen by the roles that see prices, of the customers they see."""
+
+    site_path = "site"
+
+    def visible_to(self, user):
+        access = access_for(user)
+        if access is None or not access.sees_prices:
+            return self.none()
+        return super().visible_to(user)
+
+
+class ManualCost(TimeStampedModel):
+    """A cost of the customer's equipment that no source records (an outside repair, insurance, paper), entered by
+    hand for a month; the ledger carries it as *other costs* on its asset or site."""
+
+    customer = models.ForeignKey(
+        "accounts.Organisation", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="+"
+    )
+    month = models.DateField(_("month"), help_text=_("The first day of the month."))
+    site = models.ForeignKey(
+        "assets.Site", verbose_name=_("site"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    asset = models.ForeignKey(
+        "assets.Asset", verbose_name=_("asset"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    description = models.CharField(_("description"), max_length=200)
+    amount = models.DecimalField(_("amount"), max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES)
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, default=Currency.JPY)
+    created_by = models.ForeignKey(
+        "accounts.User", verbose_name=_("entered by"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+
+    objects = ManualCostQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("manual cost")
+        verbose_name_plural = _("manual costs")
+        ordering = ["-month", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(month__day=1), name="%(app_label)s_%(class)s_month_first_day"),
+            models.CheckConstraint(condition=~Q(amount=0), name="%(app_label)s_%(class)s_not_zero"),
+        ]
+        indexes = [models.Index(fields=["customer", "month"], name="reports_manual_customer_month")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.description}"

@@ -18,7 +18,7 @@ from assets.models import Asset, AssetModel, Site
 from fleet.money import money_round
 from fleet.tenancy import access_for
 from reports.choices import BreakdownGroup, CostCategory, CostView
-from reports.models import AssetMonthUsage, CostEntry, Proposal
+from reports.models import AssetMonthUsage, CostEntry, CostRates, ManualCost, Proposal
 from telemetry.choices import Meter
 
 MAX_MONTHS = 60
@@ -52,6 +52,15 @@ UNIT_METERS = {Meter.TOTAL_PAGES: "page", Meter.HOURS_KEY_ON: "hour"}
 def cost_entry_list(*, user: User) -> QuerySet[CostEntry]:
     """The ledger rows the user may see, with what their pages and API show."""
     return CostEntry.objects.visible_to(user).select_related("customer", "asset", "site", "contract")
+
+
+def cost_rates_list(*, user: User) -> QuerySet[CostRates]:
+    """The cost rates the user may see: the provider's defaults and the rates of the customers they see."""
+    return CostRates.objects.visible_to(user).select_related("customer", "site")
+
+
+def manual_cost_list(*, user: User) -> QuerySet[ManualCost]:
+    return ManualCost.objects.visible_to(user).select_related("customer", "site", "asset", "created_by")
 
 
 def proposal_list(*, user: User) -> QuerySet[Proposal]:

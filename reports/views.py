@@ -17,11 +17,12 @@ from accounts.roles import Capability
 from fleet.charts import bar_chart_svg, line_chart_svg
 from fleet.money import money_format
 from fleet.tables import Column, csv_cell
+from fleet.tenancy import access_for
 from fleet.views import FilteredListView, PortalMixin
-from reports import proposals, selectors
+from reports import proposals, selectors, services
 from reports.choices import BreakdownGroup, CostCategory, CostSource, CostView, ProposalStatus
-from reports.filters import CostEntryFilterSet, ProposalFilterSet
-from reports.forms import BreakdownForm, ProposalRequestForm
+from reports.filters import CostEntryFilterSet, CostRatesFilterSet, ManualCostFilterSet, ProposalFilterSet
+from reports.forms import BreakdownForm, CostRatesForm, ManualCostForm, ProposalRequestForm
 
 CHART_ROWS = 15
 
@@ -80,6 +81,7 @@ class TcoView(PortalMixin, TemplateView):
             currency=currency,
             group_label=BreakdownGroup(breakdown.group_by).label,
             may_request_proposal=self.access.can(Capability.MANAGE_PROPOSALS),
+            may_manage_costs=self.access.is_provider_staff and self.access.can(Capability.MANAGE_CONTRACTS),
             csv_query=request.GET.urlencode(),
         )
         return self.render_to_response(context)
@@ -269,3 +271,143 @@ class ProposalRegenerateView(ProposalsMixin, View):
         else:
             messages.success(request, _("The proposal is being prepared again."))
         return redirect("reports:proposal_list")
+
+
+# --- Cost rates and costs entered by hand -------------------------------------------------------------------------
+
+
+class CostWritersMixin(PortalMixin):
+    """Provider staff who manage contracts (provider admins, account managers)."""
+
+    required_capability = Capability.MANAGE_CONTRACTS
+
+    def dispatch(self, request, *args, **kwargs):
+        access = access_for(request.user) if request.user.is_authenticated else None
+        if access is not None and not access.is_provider_staff:
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+
+class CostRatesListView(CostWritersMixin, FilteredListView):
+    """The energy prices and downtime costs the ledger prices at: the provider's default, per customer, per site."""
+
+    selector = staticmethod(selectors.cost_rates_list)
+    filterset_class = CostRatesFilterSet
+    title = _("Cost rates")
+    csv_filename = "cost-rates"
+    default_sort = "customer"
+    create_url_name = "reports:cost_rates_create"
+    create_capability = Capability.MANAGE_CONTRACTS
+    row_actions_template = "reports/_cost_rates_actions.html"
+    columns = (
+        Column("customer", _("Customer"), "customer__name", sort="customer__name"),
+        Column("site", _("Site"), "site__name", sort="site__name"),
+        Column("energy", _("Energy price per kWh"), "energy_price_per_kwh", price=True),
+        Column("downtime", _("Downtime cost per hour"), "downtime_cost_per_hour", price=True),
+        Column("currency", _("Currency"), "currency"),
+    )
+
+
+class CostRatesFormView(CostWritersMixin, FormView):
+    """Set the rates of a scope (a new one, or the row ``pk`` shown filled in)."""
+
+    template_name = "reports/form.html"
+    form_class = CostRatesForm
+    extra_context = {"title": _("Cost rates"), "cancel_url_name": "reports:cost_rates_list"}
+
+    def get_initial(self):
+        if "pk" not in self.kwargs:
+            return {"customer": self.request.GET.get("customer")}
+        rates = get_object_or_404(selectors.cost_rates_list(user=self.request.user), pk=self.kwargs["pk"])
+        return {
+            "customer": rates.customer_id,
+            "site": rates.site_id,
+            "currency": rates.currency,
+            "energy_price_per_kwh": rates.energy_price_per_kwh,
+            "downtime_cost_per_hour": rates.downtime_cost_per_hour,
+        }
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user}
+
+    def form_valid(self, form):
+        try:
+            services.cost_rates_save(by=self.request.user, **form.cleaned_data)
+        except ValidationError as error:
+            _errors_on(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, _("The rates are saved; the ledger uses them from its next build."))
+        return redirect("reports:cost_rates_list")
+
+
+class CostRatesDeleteView(CostWritersMixin, View):
+    def post(self, request, pk: int):
+        rates = get_object_or_404(selectors.cost_rates_list(user=request.user), pk=pk)
+        try:
+            services.cost_rates_delete(rates=rates, by=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return redirect("reports:cost_rates_list")
+
+
+class ManualCostListView(CostWritersMixin, FilteredListView):
+    """Costs entered by hand: the ledger's *other costs*."""
+
+    selector = staticmethod(selectors.manual_cost_list)
+    filterset_class = ManualCostFilterSet
+    title = _("Costs entered by hand")
+    csv_filename = "manual-costs"
+    default_sort = "-month"
+    create_url_name = "reports:manual_cost_create"
+    create_capability = Capability.MANAGE_CONTRACTS
+    row_actions_template = "reports/_manual_cost_actions.html"
+    columns = (
+        Column("month", _("Month"), "month", sort="month"),
+        Column("customer", _("Customer"), "customer__name", sort="customer__name"),
+        Column("description", _("Description"), "description"),
+        Column("site", _("Site"), "site__name", phone=False),
+        Column("asset", _("Asset"), "asset__serial_number", phone=False),
+        Column("amount", _("Amount"), "amount", sort="amount", price=True, currency_path="currency"),
+        Column("currency", _("Currency"), "currency", html=False),
+    )
+
+
+class ManualCostCreateView(CostWritersMixin, FormView):
+    template_name = "reports/form.html"
+    form_class = ManualCostForm
+    extra_context = {"title": _("Enter a cost"), "cancel_url_name": "reports:manual_cost_list"}
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user}
+
+    def form_valid(self, form):
+        data = {key: value for key, value in form.cleaned_data.items() if key != "serial_number"}
+        try:
+            services.manual_cost_create(by=self.request.user, **data)
+        except ValidationError as error:
+            _errors_on(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, _("The cost is entered; the ledger carries it from its next build."))
+        return redirect("reports:manual_cost_list")
+
+
+class ManualCostDeleteView(CostWritersMixin, View):
+    def post(self, request, pk: int):
+        cost = get_object_or_404(selectors.manual_cost_list(user=request.user), pk=pk)
+        try:
+            services.manual_cost_delete(cost=cost, by=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return redirect("reports:manual_cost_list")
+
+
+def _errors_on(form, error: ValidationError, renamed: dict[str, str] | None = None) -> None:
+    """A service's errors on the form's fields (``renamed`` maps a service's name to the form's; an asset's go on
+    its serial number), the rest on the form as a whole."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error.messages)
+        return
+    names = {"asset": "serial_number", **(renamed or {})}
+    for field, messages_ in error.message_dict.items():
+        target = names.get(field, field)
+        form.add_error(target if target in form.fields else None, messages_)

@@ -115,7 +115,7 @@ from maintenance.models import (
 )
 from reports.choices import CostCategory, CostSource, CostView
 from reports.ledger import build_ledger
-from reports.models import CostEntry, Proposal
+from reports.models import CostEntry, CostRates, ManualCost, Proposal
 from reports.proposals import render_proposal
 from telemetry import alerts, keys
 from telemetry.choices import AlertRuleKind, Meter, Severity, Supply
@@ -186,6 +186,8 @@ class World:
     draft_invoice_a: Invoice  # February 2024's invoice, a draft in review
     cost_entry_a: CostEntry  # a service-fee entry of January 2024's ledger (built from invoice_a)
     proposal_a: Proposal  # an improvement proposal of January 2024, rendered (ready)
+    cost_rates_a: CostRates  # customer A's energy price and downtime cost
+    manual_cost_a: ManualCost  # a cost of January 2024 entered by hand on asset_a
     # The ids of world A's child rows that fill the second parameter of nested API paths ("{item_id}": pk).
     child_ids: dict[str, int] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
@@ -219,6 +221,8 @@ class World:
             "billing-runs": {self.run_a.pk},
             "cost-entries": set(CostEntry.objects.filter(customer=self.customer_a).values_list("pk", flat=True)),
             "proposals": {self.proposal_a.pk},
+            "cost-rates": {self.cost_rates_a.pk},
+            "manual-costs": {self.manual_cost_a.pk},
         }[collection]
 
 
@@ -455,6 +459,13 @@ def build_world() -> World:
         last_month=datetime.date(2024, 1, 1),
     )  # fmt: skip
     render_proposal(proposal_a.pk)
+    cost_rates_a = CostRates.objects.create(
+        provider=p1, customer=customer_a, energy_price_per_kwh=Decimal(30), downtime_cost_per_hour=Decimal(5000)
+    )
+    manual_cost_a = ManualCost.objects.create(
+        customer=customer_a, month=datetime.date(2024, 1, 1), site=site_a, asset=asset_a,
+        description=f"{MARKER} insurance", amount=Decimal(2000), created_by=p1_admin,
+    )  # fmt: skip
 
     customer_b = CustomerFactory(provider=p1, name="Bravo Logistics KK", code="bravo")
     site_b = SiteFactory(customer=customer_b, name="Bravo Depot")
@@ -503,6 +514,8 @@ def build_world() -> World:
         draft_invoice_a=draft_invoice_a,
         cost_entry_a=cost_entry_a,
         proposal_a=proposal_a,
+        cost_rates_a=cost_rates_a,
+        manual_cost_a=manual_cost_a,
         child_ids={
             "{item_id}": checklist_item_a.pk,
             "{part_id}": part_a.pk,
@@ -1005,6 +1018,22 @@ API_OPERATIONS: dict[tuple[str, str], ApiProbe] = {
     ("GET", "/api/v1/proposals/{id}/"): ApiProbe(READ, target="proposal_a"),
     ("GET", "/api/v1/proposals/{id}/pdf/"): ApiProbe(READ, target="proposal_a"),
     ("POST", "/api/v1/proposals/{id}/regenerate/"): ApiProbe(WRITE, target="proposal_a"),
+    ("GET", "/api/v1/cost-rates/"): ApiProbe(LIST, collection="cost-rates", filters=(("customer", "customer_a"),)),
+    ("POST", "/api/v1/cost-rates/"): ApiProbe(
+        CREATE,
+        body=lambda w: {"customer": w.customer_a.pk, "energy_price_per_kwh": "1"},
+        capability=Capability.MANAGE_CONTRACTS,
+    ),
+    ("GET", "/api/v1/cost-rates/{id}/"): ApiProbe(READ, target="cost_rates_a"),
+    ("DELETE", "/api/v1/cost-rates/{id}/"): ApiProbe(WRITE, target="cost_rates_a"),
+    ("GET", "/api/v1/manual-costs/"): ApiProbe(LIST, collection="manual-costs", filters=(("customer", "customer_a"),)),
+    ("POST", "/api/v1/manual-costs/"): ApiProbe(
+        CREATE,
+        body=lambda w: {"customer": w.customer_a.pk, "month": "2024-01", "description": "Probe", "amount": "1"},
+        capability=Capability.MANAGE_CONTRACTS,
+    ),
+    ("GET", "/api/v1/manual-costs/{id}/"): ApiProbe(READ, target="manual_cost_a"),
+    ("DELETE", "/api/v1/manual-costs/{id}/"): ApiProbe(WRITE, target="manual_cost_a"),
     ("GET", "/api/v1/tco/"): ApiProbe(
         REPORT,
         query=lambda w: {"from": "2024-01", "to": "2024-01", "group_by": "customer"},
@@ -1311,6 +1340,13 @@ PORTAL_URLS: dict[str, PortalProbe] = {
     "contracts:invoice_xml": PortalProbe("invoice_a"),
     "contracts:invoice_lines_csv": PortalProbe("invoice_a"),
     "reports:proposal_pdf": PortalProbe("proposal_a"),
+    "reports:cost_rates_edit": PortalProbe(
+        "cost_rates_a",
+        methods=("GET", "POST"),
+        body=lambda w: {"customer": w.customer_a.pk, "currency": "JPY", "energy_price_per_kwh": "1"},
+    ),
+    "reports:cost_rates_delete": PortalProbe("cost_rates_a", methods=("POST",)),
+    "reports:manual_cost_delete": PortalProbe("manual_cost_a", methods=("POST",)),
     "reports:proposal_regenerate": PortalProbe("proposal_a", methods=("POST",)),
     "contracts:invoice_finalise": PortalProbe("draft_invoice_a", methods=("GET", "POST")),
     "contracts:credit_note_create": PortalProbe(
@@ -1384,6 +1420,10 @@ PORTAL_LISTS: tuple[str, ...] = (
     "reports:cost_entry_list",
     "reports:proposal_list",
     "reports:proposal_request",
+    "reports:cost_rates_list",
+    "reports:cost_rates_create",
+    "reports:manual_cost_list",
+    "reports:manual_cost_create",
     # Left out: contracts:payment_import (a bank statement's upload, for staff who bill every customer: no list of
     # rows; contracts/tests/test_billing_views.py covers who may use it).
     # Left out: maintenance:qr_labels_pdf (a PDF; maintenance/tests/test_qr.py covers its tenancy).
@@ -1435,6 +1475,18 @@ PORTAL_CREATES: dict[str, Callable[[World], dict]] = {
     "telemetry:alert_rule_create": lambda w: {**_alert_rule_body(w), "severity": Severity.WARNING},
     "maintenance:work_order_create": _work_order_body,
     "reports:proposal_request": lambda w: {"customer": w.customer_a.pk},
+    "reports:cost_rates_create": lambda w: {
+        "customer": w.customer_a.pk,
+        "currency": "JPY",
+        "energy_price_per_kwh": "1",
+    },
+    "reports:manual_cost_create": lambda w: {
+        "customer": w.customer_a.pk,
+        "month": "2024-01",
+        "description": "Probe",
+        "amount": "1",
+        "currency": "JPY",
+    },
     "maintenance:service_request": lambda w: {"site": w.site_a.pk, "asset": w.asset_a.pk, "description": "Probe"},
     "maintenance:site_calendars": lambda w: {"site": w.site_a.pk, "calendar": ""},
     "maintenance:service_level_create": lambda w: {"name": "Probe", "customer": w.customer_a.pk},

@@ -5,9 +5,10 @@ from rest_framework import serializers
 
 from accounts.models import Organisation
 from assets.api.serializers import ScopedPrimaryKeyRelatedField
+from assets.models import Asset, Site
 from fleet.tenancy import visible
 from reports.choices import BreakdownGroup, CostCategory, CostView
-from reports.models import CostEntry, Proposal
+from reports.models import CostEntry, CostRates, ManualCost, Proposal
 
 
 class CostEntrySerializer(serializers.ModelSerializer):
@@ -105,3 +106,33 @@ class ProposalRequestSerializer(serializers.Serializer):
     first_month = serializers.DateField(input_formats=["%Y-%m"], required=False, allow_null=True, default=None)
     last_month = serializers.DateField(input_formats=["%Y-%m"], required=False, allow_null=True, default=None)
     language = serializers.ChoiceField(choices=[code for code, _name in settings.LANGUAGES], required=False, default="")
+
+
+class CostRatesSerializer(serializers.ModelSerializer):
+    """Rates of the provider (``customer`` empty), a customer, or one of its sites. Writing a scope's rates replaces
+    that scope's row."""
+
+    customer = ScopedPrimaryKeyRelatedField(
+        scoped_queryset=visible(Organisation.objects.customers()), required=False, allow_null=True
+    )
+    site = ScopedPrimaryKeyRelatedField(scoped_queryset=visible(Site.objects.all()), required=False, allow_null=True)
+
+    class Meta:
+        model = CostRates
+        fields = ["id", "customer", "site", "currency", "energy_price_per_kwh", "downtime_cost_per_hour", "updated_at"]
+        read_only_fields = ["id", "updated_at"]
+        validators = []  # one row per scope: the service replaces it (reports.services.cost_rates_save)
+
+
+class ManualCostSerializer(serializers.ModelSerializer):
+    """A cost entered by hand; ``month`` as YYYY-MM."""
+
+    customer = ScopedPrimaryKeyRelatedField(scoped_queryset=visible(Organisation.objects.customers()))
+    site = ScopedPrimaryKeyRelatedField(scoped_queryset=visible(Site.objects.all()), required=False, allow_null=True)
+    asset = ScopedPrimaryKeyRelatedField(scoped_queryset=visible(Asset.objects.all()), required=False, allow_null=True)
+    month = serializers.DateField(input_formats=["%Y-%m"], format="%Y-%m")
+
+    class Meta:
+        model = ManualCost
+        fields = ["id", "customer", "month", "site", "asset", "description", "amount", "currency", "created_by"]
+        read_only_fields = ["id", "created_by"]

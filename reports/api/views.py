@@ -13,18 +13,21 @@ from accounts.roles import Capability
 from fleet.api.views import TenantReadOnlyViewSet, TenantViewSetMixin
 from fleet.tenancy import access_for
 from maintenance.api.work import FirstRendererNegotiation
+from reports import services
 from reports.api.serializers import (
     BreakdownQuerySerializer,
     BreakdownSerializer,
     CostEntrySerializer,
+    CostRatesSerializer,
+    ManualCostSerializer,
     ProposalRequestSerializer,
     ProposalSerializer,
 )
 from reports.choices import ProposalStatus
-from reports.filters import CostEntryFilterSet, ProposalFilterSet
-from reports.models import CostEntry, Proposal
+from reports.filters import CostEntryFilterSet, CostRatesFilterSet, ManualCostFilterSet, ProposalFilterSet
+from reports.models import CostEntry, CostRates, ManualCost, Proposal
 from reports.proposals import proposal_regenerate, proposal_request
-from reports.selectors import cost_entry_list, proposal_list, tco_breakdown
+from reports.selectors import cost_entry_list, cost_rates_list, manual_cost_list, proposal_list, tco_breakdown
 
 
 class CostEntryViewSet(TenantReadOnlyViewSet):
@@ -130,3 +133,50 @@ class ProposalViewSet(TenantViewSetMixin, mixins.CreateModelMixin, viewsets.Read
             raise Http404
         name = f"proposal-{proposal.customer.code or proposal.customer_id}-{proposal.last_month:%Y-%m}.pdf"
         return FileResponse(proposal.pdf.open("rb"), as_attachment=True, filename=name, content_type="application/pdf")
+
+
+class CostRatesViewSet(
+    TenantViewSetMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
+):
+    """The energy prices and downtime costs the ledger prices at (the provider's default, a customer's, a site's).
+    Provider admins and account managers write them; posting a scope's rates replaces that scope's."""
+
+    queryset = CostRates.objects.none()
+    selector = staticmethod(cost_rates_list)
+    serializer_class = CostRatesSerializer
+    filterset_class = CostRatesFilterSet
+    ordering_fields = ["customer__name", "updated_at"]
+    ordering = ["customer__name", "id"]
+    write_capabilities = {"create": Capability.MANAGE_CONTRACTS, "destroy": Capability.MANAGE_CONTRACTS}
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rates = services.cost_rates_save(by=request.user, **serializer.validated_data)
+        return Response(CostRatesSerializer(rates).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        services.cost_rates_delete(rates=instance, by=self.request.user)
+
+
+class ManualCostViewSet(
+    TenantViewSetMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
+):
+    """Costs entered by hand (the ledger's other costs); provider admins and account managers enter and delete them."""
+
+    queryset = ManualCost.objects.none()
+    selector = staticmethod(manual_cost_list)
+    serializer_class = ManualCostSerializer
+    filterset_class = ManualCostFilterSet
+    ordering_fields = ["month", "amount"]
+    ordering = ["-month", "-id"]
+    write_capabilities = {"create": Capability.MANAGE_CONTRACTS, "destroy": Capability.MANAGE_CONTRACTS}
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        cost = services.manual_cost_create(by=request.user, **serializer.validated_data)
+        return Response(ManualCostSerializer(cost).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        services.manual_cost_delete(cost=instance, by=self.request.user)
