@@ -230,7 +230,13 @@ def _column(grouped: QuerySet) -> str:
 
 
 def monthly_totals(
-    *, user: User, first: datetime.date, last: datetime.date, view: str, customer_id: int | None = None
+    *,
+    user: User,
+    first: datetime.date,
+    last: datetime.date,
+    view: str,
+    customer_id: int | None = None,
+    site_id: int | None = None,
 ) -> list[tuple[datetime.date, str, Decimal]]:
     """Per month and currency, the view's total (the trend line); one query."""
     rows = CostEntry.objects.visible_to(user).filter(
@@ -238,6 +244,8 @@ def monthly_totals(
     )
     if customer_id is not None:
         rows = rows.filter(customer_id=customer_id)
+    if site_id is not None:
+        rows = rows.filter(site_id=site_id)
     return [
         (values["month"], values["currency"], money_round(values["amount"], values["currency"]))
         for values in rows.values("month", "currency").annotate(amount=Sum("amount")).order_by("month", "currency")

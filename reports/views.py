@@ -57,8 +57,7 @@ class TcoView(PortalMixin, TemplateView):
                 site_id=site.pk if site else None,
             )
         except ValidationError as error:
-            for field, messages in error.message_dict.items():
-                form.add_error("month_to" if field == "to" else "view" if field == "view" else None, messages)
+            _errors_on(form, error, renamed={"to": "month_to"})
             return self.render_to_response(self.get_context_data(form=form, breakdown=None))
         if request.GET.get("format") == "csv":
             return self._csv(breakdown)
@@ -68,6 +67,7 @@ class TcoView(PortalMixin, TemplateView):
             last=breakdown.last,
             view=breakdown.view,
             customer_id=customer.pk if customer else None,
+            site_id=site.pk if site else None,
         )
         currency = next(iter(breakdown.totals()), None)
         rows = [{**vars(row), "drill": self._drill(breakdown, row, data)} for row in breakdown.rows]

@@ -276,3 +276,20 @@ def test_the_daily_sweep_builds_this_month_and_the_last_for_every_active_custome
     this_month = timezone.localdate().replace(day=1)
     last_month = (this_month - datetime.timedelta(days=1)).replace(day=1)
     assert built == {(c.pk, m) for c in (customer, other_customer) for m in (last_month, this_month)}
+
+
+def test_tco_rows_drill_down_to_a_customers_assets_and_to_the_ledger_rows(client, provider_admin, customer, ledger):
+    client.force_login(provider_admin)
+    months = {"month_from": "2025-10", "month_to": "2025-11"}
+
+    by_customer = client.get(reverse("reports:tco"), {"group_by": "customer", **months}).content.decode()
+    by_category = client.get(reverse("reports:tco"), {"group_by": "category", "customer": customer.pk, **months})
+
+    assert f"group_by=asset&amp;customer={customer.pk}" in by_customer
+    link = f"{reverse('reports:cost_entry_list')}?month_from=2025-10-01&amp;month_to=2025-11-01&amp;view=customer"
+    assert f"{link}&amp;customer={customer.pk}&amp;category=lease" in by_category.content.decode()
+    rows = client.get(
+        reverse("reports:cost_entry_list"),
+        {"month_from": "2025-10-01", "month_to": "2025-11-01", "customer": customer.pk, "category": "lease"},
+    )
+    assert rows.context["page_obj"].paginator.count == 1
