@@ -3,12 +3,14 @@
 import datetime
 from decimal import Decimal
 
+from django.utils import timezone
+
 from accounts.choices import Role
 from accounts.demo import PROVIDER_CODE
 from accounts.models import Membership, Organisation
 from fleet.demo import DemoContext
 from reports.ledger import build_ledgers, months_back, sweep_customer_ids
-from reports.models import CostEntry, CostRates, ManualCost, Proposal
+from reports.models import CostEntry, CostRates, ManualCost, NpsResponse, Proposal
 from reports.proposals import proposal_request
 
 DEMO_LEDGER_MONTHS = 13  # the twelve invoiced months and the current one
@@ -66,3 +68,30 @@ def seed_proposals(context: DemoContext) -> None:
             proposal_request(customer=customer, by=manager.user, today=context.today)
             requested += 1
     context.log(f"proposals: {requested} requested")
+
+
+NPS_SCORES = {"ja": (8, 9, 7, 9), "en": (6, 8, 9, 10)}  # a customer's four answers of the year, oldest first
+
+
+def seed_nps(context: DemoContext) -> None:
+    """A year of survey answers: each demo customer's admin answered every three months. Kept when present."""
+    provider = Organisation.objects.filter(code=PROVIDER_CODE).first()
+    if provider is None or NpsResponse.objects.filter(customer__provider=provider).exists():
+        return
+    admins = Membership.objects.filter(organisation__provider=provider, role=Role.CUSTOMER_ADMIN).select_related(
+        "organisation", "user"
+    )
+    now = timezone.now()
+    answers = [
+        NpsResponse(
+            customer=admin.organisation,
+            respondent=admin.user,
+            score=score,
+            comment="",
+            answered_at=now - datetime.timedelta(days=95 * (3 - index) + 10),
+        )
+        for admin in admins
+        for index, score in enumerate(NPS_SCORES["ja" if admin.organisation.language == "ja" else "en"])
+    ]
+    NpsResponse.objects.bulk_create(answers)
+    context.log(f"nps: {len(answers)} answers")

@@ -132,3 +132,40 @@ class ManualCostForm(forms.Form):
             if cleaned["asset"] is None:
                 self.add_error("serial_number", _("The customer has no asset with this serial number."))
         return cleaned
+
+
+class NpsAnswerForm(forms.Form):
+    score = forms.TypedChoiceField(
+        label=_("How likely are you to recommend us to a colleague or business partner?"),
+        choices=[(value, str(value)) for value in range(11)],
+        coerce=int,
+        widget=forms.RadioSelect(attrs={"class": "scale"}),
+        help_text=_("0: not at all likely, 10: extremely likely."),
+    )
+    comment = forms.CharField(
+        label=_("What is the main reason for your score?"), widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000, required=False,
+    )  # fmt: skip
+
+
+class KpiRangeForm(forms.Form):
+    """The months a KPI page covers (default: the twelve up to this one) and, for provider staff, a customer."""
+
+    month_from = forms.DateField(label=_("From"), input_formats=["%Y-%m"], widget=MONTH_WIDGET)
+    month_to = forms.DateField(label=_("To"), input_formats=["%Y-%m"], widget=MONTH_WIDGET)
+    customer = forms.ModelChoiceField(
+        label=_("Customer"), queryset=Organisation.objects.none(), required=False, empty_label=_("All customers")
+    )
+
+    def __init__(self, data, *, user, today: datetime.date):
+        this_month = today.replace(day=1)
+        defaults = {"month_from": months_before(this_month, 11).strftime("%Y-%m"), "month_to": f"{this_month:%Y-%m}"}
+        super().__init__({**defaults, **{key: value for key, value in data.items() if value}})
+        self.fields["customer"].queryset = Organisation.objects.customers().visible_to(user).order_by("name")
+
+    def clean(self):
+        cleaned = super().clean()
+        first, last = cleaned.get("month_from"), cleaned.get("month_to")
+        if first and last and first > last:
+            self.add_error("month_to", _("The first month must not be after the last."))
+        return cleaned

@@ -7,7 +7,7 @@ hour divide by. ``CostRates`` are the rates the ledger prices energy and downtim
 provider's default.
 """
 
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -300,3 +300,45 @@ class ManualCost(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.description}"
+
+
+class NpsResponseQuerySet(TenantQuerySet):
+    """Survey answers: the provider's staff who follow KPIs see their customers'; a customer's users their own
+    organisation's."""
+
+    def visible_to(self, user):
+        access = access_for(user)
+        if access is None:
+            return self.none()
+        if access.is_provider_staff and not access.can(Capability.VIEW_KPIS):
+            return self.none()
+        return super().visible_to(user)
+
+
+class NpsResponse(models.Model):
+    """One answer to "How likely are you to recommend us?" (0-10) by a customer's user, with an optional comment."""
+
+    customer = models.ForeignKey(
+        "accounts.Organisation", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="+"
+    )
+    respondent = models.ForeignKey(
+        "accounts.User", verbose_name=_("respondent"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    score = models.PositiveSmallIntegerField(_("score"), validators=[MinValueValidator(0), MaxValueValidator(10)])
+    comment = models.TextField(_("comment"), blank=True, max_length=2000)
+    answered_at = models.DateTimeField(_("answered at"), db_index=True)
+
+    objects = NpsResponseQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("NPS answer")
+        verbose_name_plural = _("NPS answers")
+        ordering = ["-answered_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(score__gte=0, score__lte=10), name="%(app_label)s_%(class)s_score"),
+        ]
+        indexes = [models.Index(fields=["customer", "answered_at"], name="reports_nps_customer_answered")]
+
+    def __str__(self) -> str:
+        return f"{self.customer} {self.score}"

@@ -18,7 +18,7 @@ from assets.models import Asset, AssetModel, Site
 from fleet.money import money_round
 from fleet.tenancy import access_for
 from reports.choices import BreakdownGroup, CostCategory, CostView
-from reports.models import AssetMonthUsage, CostEntry, CostRates, ManualCost, Proposal
+from reports.models import AssetMonthUsage, CostEntry, CostRates, ManualCost, NpsResponse, Proposal
 from telemetry.choices import Meter
 
 MAX_MONTHS = 60
@@ -61,6 +61,11 @@ def cost_rates_list(*, user: User) -> QuerySet[CostRates]:
 
 def manual_cost_list(*, user: User) -> QuerySet[ManualCost]:
     return ManualCost.objects.visible_to(user).select_related("customer", "site", "asset", "created_by")
+
+
+def nps_answers(*, user: User) -> QuerySet[NpsResponse]:
+    """The survey answers the user sees, newest first."""
+    return NpsResponse.objects.visible_to(user).select_related("customer", "respondent").order_by("-answered_at", "-id")
 
 
 def proposal_list(*, user: User) -> QuerySet[Proposal]:

@@ -19,10 +19,18 @@ from fleet.money import money_format
 from fleet.tables import Column, csv_cell
 from fleet.tenancy import access_for
 from fleet.views import FilteredListView, PortalMixin
-from reports import proposals, selectors, services
+from reports import nps, proposals, selectors, services
 from reports.choices import BreakdownGroup, CostCategory, CostSource, CostView, ProposalStatus
 from reports.filters import CostEntryFilterSet, CostRatesFilterSet, ManualCostFilterSet, ProposalFilterSet
-from reports.forms import BreakdownForm, CostRatesForm, ManualCostForm, ProposalRequestForm
+from reports.forms import (
+    BreakdownForm,
+    CostRatesForm,
+    KpiRangeForm,
+    ManualCostForm,
+    NpsAnswerForm,
+    ProposalRequestForm,
+)
+from reports.selectors import nps_answers
 
 CHART_ROWS = 15
 
@@ -411,3 +419,75 @@ def _errors_on(form, error: ValidationError, renamed: dict[str, str] | None = No
     for field, messages_ in error.message_dict.items():
         target = names.get(field, field)
         form.add_error(target if target in form.fields else None, messages_)
+
+
+# --- NPS ----------------------------------------------------------------------------------------------------------
+
+
+class NpsView(PortalMixin, TemplateView):
+    """NPS per month (promoters' and detractors' shares), per customer, and the latest answers with their comments."""
+
+    template_name = "reports/nps.html"
+    required_capability = Capability.VIEW_KPIS
+    latest_answers = 20
+
+    def get(self, request, *args, **kwargs):
+        form = KpiRangeForm(request.GET, user=request.user, today=timezone.localdate())
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form, months=None))
+        first, last = form.cleaned_data["month_from"], form.cleaned_data["month_to"]
+        customer = form.cleaned_data.get("customer")
+        months, total = nps.nps_by_month(
+            user=request.user, first=first, last=last, customer_id=customer.pk if customer else None
+        )
+        answers = nps_answers(user=request.user).filter(answered_at__date__gte=first.replace(day=1))
+        if customer is not None:
+            answers = answers.filter(customer=customer)
+        context = self.get_context_data(
+            form=form,
+            months=months,
+            total=total,
+            customers=nps.nps_by_customer(user=request.user, first=first, last=last),
+            answers=answers[: self.latest_answers],
+            chart=self._chart(months),
+        )
+        return self.render_to_response(context)
+
+    @staticmethod
+    def _chart(months):
+        def share(count, month):
+            return 100 * count / month.answers if month.answers else 0
+
+        return line_chart_svg(
+            [
+                (str(_("Promoters (%)")), [(index, share(m.promoters, m)) for index, m in enumerate(months)]),
+                (str(_("Detractors (%)")), [(index, share(m.detractors, m)) for index, m in enumerate(months)]),
+            ],
+            x_max=max(len(months) - 1, 1),
+            x_ticks=[(index, f"{m.month:%Y-%m}") for index, m in enumerate(months)][:: max(1, len(months) // 6)],
+            y_max=100,
+            empty_text=str(_("No answers in these months.")),
+        )
+
+
+class NpsAnswerView(PortalMixin, FormView):
+    """The survey, for a customer's administrators: a score from 0 to 10 and a comment."""
+
+    template_name = "reports/nps_answer.html"
+    required_capability = Capability.ANSWER_NPS
+    form_class = NpsAnswerForm
+
+    def get_context_data(self, **kwargs):
+        # The provider's staff see the survey as customers do, without answering it (the service refuses them).
+        return super().get_context_data(
+            **kwargs, opens_on=nps.next_answer_date(self.request.user), preview=self.access.is_provider_staff
+        )
+
+    def form_valid(self, form):
+        try:
+            nps.nps_answer(by=self.request.user, **form.cleaned_data)
+        except ValidationError as error:
+            _errors_on(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, _("Thank you for your answer."))
+        return redirect("portal:dashboard")

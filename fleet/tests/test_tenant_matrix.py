@@ -115,7 +115,7 @@ from maintenance.models import (
 )
 from reports.choices import CostCategory, CostSource, CostView
 from reports.ledger import build_ledger
-from reports.models import CostEntry, CostRates, ManualCost, Proposal
+from reports.models import CostEntry, CostRates, ManualCost, NpsResponse, Proposal
 from reports.proposals import render_proposal
 from telemetry import alerts, keys
 from telemetry.choices import AlertRuleKind, Meter, Severity, Supply
@@ -188,6 +188,7 @@ class World:
     proposal_a: Proposal  # an improvement proposal of January 2024, rendered (ready)
     cost_rates_a: CostRates  # customer A's energy price and downtime cost
     manual_cost_a: ManualCost  # a cost of January 2024 entered by hand on asset_a
+    nps_response_a: NpsResponse  # customer A's admin's survey answer of a few days ago
     # The ids of world A's child rows that fill the second parameter of nested API paths ("{item_id}": pk).
     child_ids: dict[str, int] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
@@ -223,6 +224,7 @@ class World:
             "proposals": {self.proposal_a.pk},
             "cost-rates": {self.cost_rates_a.pk},
             "manual-costs": {self.manual_cost_a.pk},
+            "nps-responses": {self.nps_response_a.pk},
         }[collection]
 
 
@@ -466,6 +468,10 @@ def build_world() -> World:
         customer=customer_a, month=datetime.date(2024, 1, 1), site=site_a, asset=asset_a,
         description=f"{MARKER} insurance", amount=Decimal(2000), created_by=p1_admin,
     )  # fmt: skip
+    nps_response_a = NpsResponse.objects.create(
+        customer=customer_a, respondent=a_admin, score=9, comment=f"{MARKER} is well served",
+        answered_at=timezone.now() - datetime.timedelta(days=3),
+    )  # fmt: skip
 
     customer_b = CustomerFactory(provider=p1, name="Bravo Logistics KK", code="bravo")
     site_b = SiteFactory(customer=customer_b, name="Bravo Depot")
@@ -516,6 +522,7 @@ def build_world() -> World:
         proposal_a=proposal_a,
         cost_rates_a=cost_rates_a,
         manual_cost_a=manual_cost_a,
+        nps_response_a=nps_response_a,
         child_ids={
             "{item_id}": checklist_item_a.pk,
             "{part_id}": part_a.pk,
@@ -1034,6 +1041,21 @@ API_OPERATIONS: dict[tuple[str, str], ApiProbe] = {
     ),
     ("GET", "/api/v1/manual-costs/{id}/"): ApiProbe(READ, target="manual_cost_a"),
     ("DELETE", "/api/v1/manual-costs/{id}/"): ApiProbe(WRITE, target="manual_cost_a"),
+    ("GET", "/api/v1/nps-responses/"): ApiProbe(LIST, collection="nps-responses"),
+    # An answer goes to the caller's own organisation: no body names world A. The probe sends a score out of range,
+    # which those who may answer get as a 400 and the others as a 403; nothing is written either way.
+    ("POST", "/api/v1/nps-responses/"): ApiProbe(
+        CREATE, body=lambda w: {"score": 11}, capability=Capability.ANSWER_NPS
+    ),
+    ("GET", "/api/v1/nps-responses/{id}/"): ApiProbe(READ, target="nps_response_a"),
+    ("GET", "/api/v1/nps/"): ApiProbe(
+        REPORT,
+        query=lambda w: {
+            "from": f"{timezone.localdate() - datetime.timedelta(days=3):%Y-%m}",
+            "to": f"{timezone.localdate():%Y-%m}",
+        },
+        capability=Capability.VIEW_KPIS,
+    ),
     ("GET", "/api/v1/tco/"): ApiProbe(
         REPORT,
         query=lambda w: {"from": "2024-01", "to": "2024-01", "group_by": "customer"},
@@ -1422,6 +1444,8 @@ PORTAL_LISTS: tuple[str, ...] = (
     "reports:proposal_request",
     "reports:cost_rates_list",
     "reports:cost_rates_create",
+    "reports:nps",
+    "reports:nps_answer",
     "reports:manual_cost_list",
     "reports:manual_cost_create",
     # Left out: contracts:payment_import (a bank statement's upload, for staff who bill every customer: no list of

@@ -8,7 +8,8 @@ from assets.api.serializers import ScopedPrimaryKeyRelatedField
 from assets.models import Asset, Site
 from fleet.tenancy import visible
 from reports.choices import BreakdownGroup, CostCategory, CostView
-from reports.models import CostEntry, CostRates, ManualCost, Proposal
+from reports.models import CostEntry, CostRates, ManualCost, NpsResponse, Proposal
+from reports.selectors import RANGE_INVALID
 
 
 class CostEntrySerializer(serializers.ModelSerializer):
@@ -136,3 +137,52 @@ class ManualCostSerializer(serializers.ModelSerializer):
         model = ManualCost
         fields = ["id", "customer", "month", "site", "asset", "description", "amount", "currency", "created_by"]
         read_only_fields = ["id", "created_by"]
+
+
+class NpsResponseSerializer(serializers.ModelSerializer):
+    """A survey answer; a customer's administrator posts ``score`` (0-10) and ``comment`` for their organisation."""
+
+    score = serializers.IntegerField(min_value=0, max_value=10)
+
+    class Meta:
+        model = NpsResponse
+        fields = ["id", "customer", "respondent", "score", "comment", "answered_at"]
+        read_only_fields = ["id", "customer", "respondent", "answered_at"]
+
+
+class NpsMonthSerializer(serializers.Serializer):
+    month = serializers.DateField(format="%Y-%m")
+    answers = serializers.IntegerField()
+    promoters = serializers.IntegerField()
+    passives = serializers.IntegerField()
+    detractors = serializers.IntegerField()
+    nps = serializers.DecimalField(max_digits=5, decimal_places=1, allow_null=True)
+
+
+class NpsCustomerSerializer(serializers.Serializer):
+    customer = serializers.IntegerField(source="customer_id")
+    name = serializers.CharField()
+    answers = serializers.IntegerField()
+    nps = serializers.DecimalField(max_digits=5, decimal_places=1, allow_null=True)
+
+
+class NpsSummarySerializer(serializers.Serializer):
+    months = NpsMonthSerializer(many=True)
+    total = NpsMonthSerializer()
+    customers = NpsCustomerSerializer(many=True)
+
+
+class MonthRangeQuerySerializer(serializers.Serializer):
+    """``from`` and ``to`` (YYYY-MM), and optionally ``customer``."""
+
+    def get_fields(self):
+        return {
+            "from": serializers.DateField(input_formats=["%Y-%m"]),
+            "to": serializers.DateField(input_formats=["%Y-%m"]),
+            "customer": serializers.IntegerField(required=False, min_value=1),
+        }
+
+    def validate(self, attrs):
+        if attrs["from"] > attrs["to"]:
+            raise serializers.ValidationError({"to": str(RANGE_INVALID)})
+        return attrs

@@ -3,11 +3,24 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from reports.api.views import CostEntryViewSet, CostRatesViewSet, ManualCostViewSet, ProposalViewSet, TcoBreakdownView
+from reports.api.views import (
+    CostEntryViewSet,
+    CostRatesViewSet,
+    ManualCostViewSet,
+    NpsResponseViewSet,
+    NpsSummaryView,
+    ProposalViewSet,
+    TcoBreakdownView,
+)
 
 router = SimpleRouter()
 router.register("cost-entries", CostEntryViewSet, basename="costentry")
 router.register("proposals", ProposalViewSet, basename="proposal")
 router.register("cost-rates", CostRatesViewSet, basename="costrates")
 router.register("manual-costs", ManualCostViewSet, basename="manualcost")
-urlpatterns = [path("tco/", TcoBreakdownView.as_view(), name="tco-breakdown"), *router.urls]
+router.register("nps-responses", NpsResponseViewSet, basename="npsresponse")
+urlpatterns = [
+    path("tco/", TcoBreakdownView.as_view(), name="tco-breakdown"),
+    path("nps/", NpsSummaryView.as_view(), name="nps-summary"),
+    *router.urls,
+]

@@ -13,21 +13,31 @@ from accounts.roles import Capability
 from fleet.api.views import TenantReadOnlyViewSet, TenantViewSetMixin
 from fleet.tenancy import access_for
 from maintenance.api.work import FirstRendererNegotiation
-from reports import services
+from reports import nps, services
 from reports.api.serializers import (
     BreakdownQuerySerializer,
     BreakdownSerializer,
     CostEntrySerializer,
     CostRatesSerializer,
     ManualCostSerializer,
+    MonthRangeQuerySerializer,
+    NpsResponseSerializer,
+    NpsSummarySerializer,
     ProposalRequestSerializer,
     ProposalSerializer,
 )
 from reports.choices import ProposalStatus
 from reports.filters import CostEntryFilterSet, CostRatesFilterSet, ManualCostFilterSet, ProposalFilterSet
-from reports.models import CostEntry, CostRates, ManualCost, Proposal
+from reports.models import CostEntry, CostRates, ManualCost, NpsResponse, Proposal
 from reports.proposals import proposal_regenerate, proposal_request
-from reports.selectors import cost_entry_list, cost_rates_list, manual_cost_list, proposal_list, tco_breakdown
+from reports.selectors import (
+    cost_entry_list,
+    cost_rates_list,
+    manual_cost_list,
+    nps_answers,
+    proposal_list,
+    tco_breakdown,
+)
 
 
 class CostEntryViewSet(TenantReadOnlyViewSet):
@@ -180,3 +190,47 @@ class ManualCostViewSet(
 
     def perform_destroy(self, instance):
         services.manual_cost_delete(cost=instance, by=self.request.user)
+
+
+class NpsResponseViewSet(TenantViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Survey answers ("How likely are you to recommend us?", 0-10): a customer's administrators answer for their
+    organisation, at most once every 90 days; the provider's staff who follow KPIs read their customers'."""
+
+    queryset = NpsResponse.objects.none()
+    selector = staticmethod(nps_answers)
+    serializer_class = NpsResponseSerializer
+    ordering_fields = ["answered_at", "score"]
+    ordering = ["-answered_at", "-id"]
+    write_capabilities = {"create": Capability.ANSWER_NPS}
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        answer = nps.nps_answer(by=request.user, **serializer.validated_data)
+        return Response(NpsResponseSerializer(answer).data, status=status.HTTP_201_CREATED)
+
+
+class NpsSummaryView(APIView):
+    """NPS per month over ``from``..``to`` (YYYY-MM), the range's total and each customer's; for the provider's staff
+    who follow KPIs (provider admins, account managers for their customers)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.STR, required=True, description="First month (YYYY-MM)."),
+            OpenApiParameter("to", OpenApiTypes.STR, required=True, description="Last month (YYYY-MM)."),
+            OpenApiParameter("customer", OpenApiTypes.INT),
+        ],
+        responses={200: NpsSummarySerializer},
+    )
+    def get(self, request):
+        access = access_for(request.user)
+        if access is None or not access.can(Capability.VIEW_KPIS):
+            raise PermissionDenied
+        query = MonthRangeQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        first, last = query.validated_data["from"], query.validated_data["to"]
+        months, total = nps.nps_by_month(
+            user=request.user, first=first, last=last, customer_id=query.validated_data.get("customer")
+        )
+        customers = nps.nps_by_customer(user=request.user, first=first, last=last)
+        return Response(NpsSummarySerializer({"months": months, "total": total, "customers": customers}).data)
