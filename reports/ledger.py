@@ -167,7 +167,9 @@ class _Entries:
 def build_ledger(
     *, customer: Organisation, year: int, month: int, now: datetime.datetime | None = None
 ) -> LedgerSummary:
-    """Replace the customer's ledger and monthly usage of the month with what their sources say now."""
+    """Replace the customer's ledger and monthly usage of the month with what their sources say now. Builds of one
+    customer wait for each other (a row lock on the customer), so two at once leave one month's rows, not two."""
+    list(Organisation.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True))
     now = now or timezone.now()
     first_day = month_start(year, month)
     start, end = month_bounds(year, month, customer.time_zone)

@@ -333,3 +333,35 @@ def test_a_build_costs_the_same_queries_for_two_assets_and_for_twelve(customer, 
 
     assert summary.entries == 12 * 3  # provider depreciation, energy and downtime of each
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_builds_of_one_month_at_once_leave_one_months_rows(customer, site):
+    import threading
+
+    from django.db import connections
+
+    for _ in range(30):
+        AssetFactory(customer=customer, site=site, install_date=datetime.date(2025, 1, 1))
+    build_ledger(customer=customer, year=2025, month=10, now=NOW)
+    expected = sorted(entries(customer).values_list("asset", "category", "amount"))
+    barrier, errors = threading.Barrier(2), []
+
+    def build():
+        try:
+            barrier.wait()
+            build_ledger(customer=customer, year=2025, month=10, now=NOW)
+        except Exception as error:  # surfaced by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sorted(entries(customer).values_list("asset", "category", "amount")) == expected
