@@ -15,6 +15,7 @@ urlpatterns = [
     path("manual-costs/", views.ManualCostListView.as_view(), name="manual_cost_list"),
     path("manual-costs/new/", views.ManualCostCreateView.as_view(), name="manual_cost_create"),
     path("manual-costs/<int:pk>/delete/", views.ManualCostDeleteView.as_view(), name="manual_cost_delete"),
+    path("kpis/", views.KpiView.as_view(), name="kpis"),
     path("nps/", views.NpsView.as_view(), name="nps"),
     path("nps/answer/", views.NpsAnswerView.as_view(), name="nps_answer"),
     path("proposals/", views.ProposalListView.as_view(), name="proposal_list"),

@@ -19,7 +19,7 @@ from fleet.money import money_format
 from fleet.tables import Column, csv_cell
 from fleet.tenancy import access_for
 from fleet.views import FilteredListView, PortalMixin
-from reports import nps, proposals, selectors, services
+from reports import kpis, nps, proposals, selectors, services
 from reports.choices import BreakdownGroup, CostCategory, CostSource, CostView, ProposalStatus
 from reports.filters import CostEntryFilterSet, CostRatesFilterSet, ManualCostFilterSet, ProposalFilterSet
 from reports.forms import (
@@ -491,3 +491,56 @@ class NpsAnswerView(PortalMixin, FormView):
             return self.form_invalid(form)
         messages.success(self.request, _("Thank you for your answer."))
         return redirect("portal:dashboard")
+
+
+# --- Recurring-business KPIs --------------------------------------------------------------------------------------
+
+
+class KpiView(PortalMixin, TemplateView):
+    """MRR with its movements, customers, churn rate and ARPU per month; ``?movement=`` lists the customers behind
+    one kind of movement (drill-down)."""
+
+    template_name = "reports/kpis.html"
+    required_capability = Capability.VIEW_KPIS
+
+    def get(self, request, *args, **kwargs):
+        form = KpiRangeForm(request.GET, user=request.user, today=timezone.localdate())
+        form.fields.pop("customer")
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form, months=None))
+        rows, movements = kpis.mrr_months(
+            user=request.user, first=form.cleaned_data["month_from"], last=form.cleaned_data["month_to"]
+        )
+        movement = request.GET.get("movement")
+        currency = rows[-1].currency if rows else None
+        context = self.get_context_data(
+            form=form,
+            months=rows,
+            movement=movement if movement in kpis.MOVEMENTS else None,
+            movement_label=dict(self.movement_labels()).get(movement, ""),
+            movements=[m for m in movements if m.kind == movement],
+            movement_labels=self.movement_labels(),
+            chart=self._chart(rows, currency),
+            query=request.GET.urlencode(),
+        )
+        return self.render_to_response(context)
+
+    @staticmethod
+    def movement_labels():
+        return [
+            (kpis.NEW, _("New")),
+            (kpis.EXPANSION, _("Expansion")),
+            (kpis.CONTRACTION, _("Contraction")),
+            (kpis.CHURN, _("Churn")),
+        ]
+
+    @staticmethod
+    def _chart(rows, currency):
+        shown = [row for row in rows if row.currency == currency]
+        return line_chart_svg(
+            [(str(_("MRR")), [(index, row.mrr) for index, row in enumerate(shown)])] if shown else [],
+            x_max=max(len(shown) - 1, 1),
+            x_ticks=[(index, f"{row.month:%Y-%m}") for index, row in enumerate(shown)][:: max(1, len(shown) // 6)],
+            value_format=_money_axis(currency),
+            empty_text=str(_("No contracted revenue in these months.")),
+        )

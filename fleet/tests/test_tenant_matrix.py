@@ -1056,6 +1056,10 @@ API_OPERATIONS: dict[tuple[str, str], ApiProbe] = {
         },
         capability=Capability.VIEW_KPIS,
     ),
+    # World A's contract starts in January 2024: a new customer of P1's MRR that month.
+    ("GET", "/api/v1/kpis/mrr/"): ApiProbe(
+        REPORT, query=lambda w: {"from": "2024-01", "to": "2024-01"}, capability=Capability.VIEW_KPIS
+    ),
     ("GET", "/api/v1/tco/"): ApiProbe(
         REPORT,
         query=lambda w: {"from": "2024-01", "to": "2024-01", "group_by": "customer"},
@@ -1446,6 +1450,7 @@ PORTAL_LISTS: tuple[str, ...] = (
     "reports:cost_rates_create",
     "reports:nps",
     "reports:nps_answer",
+    "reports:kpis",
     "reports:manual_cost_list",
     "reports:manual_cost_create",
     # Left out: contracts:payment_import (a bank statement's upload, for staff who bill every customer: no list of

@@ -186,3 +186,34 @@ class MonthRangeQuerySerializer(serializers.Serializer):
         if attrs["from"] > attrs["to"]:
             raise serializers.ValidationError({"to": str(RANGE_INVALID)})
         return attrs
+
+
+class MrrMonthSerializer(serializers.Serializer):
+    month = serializers.DateField(format="%Y-%m")
+    currency = serializers.CharField()
+    mrr = serializers.DecimalField(max_digits=16, decimal_places=2)
+    new = serializers.DecimalField(max_digits=16, decimal_places=2, source="movements.new")
+    expansion = serializers.DecimalField(max_digits=16, decimal_places=2, source="movements.expansion")
+    contraction = serializers.DecimalField(max_digits=16, decimal_places=2, source="movements.contraction")
+    churn = serializers.DecimalField(max_digits=16, decimal_places=2, source="movements.churn")
+    customers_start = serializers.IntegerField()
+    customers_end = serializers.IntegerField()
+    customers_new = serializers.IntegerField()
+    customers_lost = serializers.IntegerField()
+    churn_rate = serializers.DecimalField(max_digits=5, decimal_places=1, allow_null=True)
+    arpu = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
+
+
+class MovementSerializer(serializers.Serializer):
+    month = serializers.DateField(format="%Y-%m")
+    customer = serializers.IntegerField(source="customer_id")
+    name = serializers.CharField(source="customer_name")
+    currency = serializers.CharField()
+    previous = serializers.DecimalField(max_digits=16, decimal_places=2)
+    current = serializers.DecimalField(max_digits=16, decimal_places=2)
+    kind = serializers.CharField()
+
+
+class MrrSerializer(serializers.Serializer):
+    months = MrrMonthSerializer(many=True)
+    movements = MovementSerializer(many=True)

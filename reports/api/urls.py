@@ -7,6 +7,7 @@ from reports.api.views import (
     CostEntryViewSet,
     CostRatesViewSet,
     ManualCostViewSet,
+    MrrView,
     NpsResponseViewSet,
     NpsSummaryView,
     ProposalViewSet,
@@ -22,5 +23,6 @@ router.register("nps-responses", NpsResponseViewSet, basename="npsresponse")
 urlpatterns = [
     path("tco/", TcoBreakdownView.as_view(), name="tco-breakdown"),
     path("nps/", NpsSummaryView.as_view(), name="nps-summary"),
+    path("kpis/mrr/", MrrView.as_view(), name="kpis-mrr"),
     *router.urls,
 ]

@@ -13,7 +13,7 @@ from accounts.roles import Capability
 from fleet.api.views import TenantReadOnlyViewSet, TenantViewSetMixin
 from fleet.tenancy import access_for
 from maintenance.api.work import FirstRendererNegotiation
-from reports import nps, services
+from reports import kpis, nps, services
 from reports.api.serializers import (
     BreakdownQuerySerializer,
     BreakdownSerializer,
@@ -21,6 +21,7 @@ from reports.api.serializers import (
     CostRatesSerializer,
     ManualCostSerializer,
     MonthRangeQuerySerializer,
+    MrrSerializer,
     NpsResponseSerializer,
     NpsSummarySerializer,
     ProposalRequestSerializer,
@@ -234,3 +235,27 @@ class NpsSummaryView(APIView):
         )
         customers = nps.nps_by_customer(user=request.user, first=first, last=last)
         return Response(NpsSummarySerializer({"months": months, "total": total, "customers": customers}).data)
+
+
+class MrrView(APIView):
+    """MRR per month and currency over ``from``..``to`` (YYYY-MM) with its movements (new, expansion, contraction,
+    churn), customer counts, churn rate and ARPU, and each customer's movement; for the provider's staff who follow
+    KPIs."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.STR, required=True, description="First month (YYYY-MM)."),
+            OpenApiParameter("to", OpenApiTypes.STR, required=True, description="Last month (YYYY-MM)."),
+        ],
+        responses={200: MrrSerializer},
+    )
+    def get(self, request):
+        access = access_for(request.user)
+        if access is None or not access.can(Capability.VIEW_KPIS):
+            raise PermissionDenied
+        query = MonthRangeQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        months, movements = kpis.mrr_months(
+            user=request.user, first=query.validated_data["from"], last=query.validated_data["to"]
+        )
+        return Response(MrrSerializer({"months": months, "movements": movements}).data)

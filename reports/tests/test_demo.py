@@ -49,6 +49,13 @@ def test_the_demo_ledger_tco_and_proposals(settings, tmp_path, client, django_ca
     text = squash(pdf_text(pdf))
     assert squash("Executive summary") in text and squash(customer.name) in text
 
+    # The provider admin sees MRR and NPS for the last twelve months.
+    client.force_login(User.objects.get(email="admin@nihon-fleet.example"))
+    kpis = client.get(reverse("reports:kpis"))
+    assert kpis.status_code == 200 and kpis.context["months"] and kpis.context["months"][-1].mrr > 0
+    nps = client.get(reverse("reports:nps"))
+    assert nps.context["total"].answers > 0 and nps.context["total"].nps is not None
+
     # A customer admin sees their own TCO, not the cost to serve, and no proposals.
     admin = User.objects.get(email="admin@towa-shoji.example")
     client.force_login(admin)

@@ -1,0 +1,112 @@
+"""MRR and its movements on a crafted contract history with hand-computed figures; the KPI page and API."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from accounts.choices import Role
+from accounts.tests.factories import CustomerFactory, member
+from assets.tests.factories import AssetFactory
+from contracts.choices import ComponentKind, ContractStatus
+from contracts.services import component_add, contract_create, contract_transition, coverage_add
+from reports.kpis import CHURN, CONTRACTION, EXPANSION, NEW, mrr_months
+from telemetry.choices import Meter
+
+JAN, FEB, MAR = datetime.date(2025, 1, 1), datetime.date(2025, 2, 1), datetime.date(2025, 3, 1)
+
+
+def contract(customer, start, *, end=None):
+    made = contract_create(customer=customer, title="Service", start_date=start, by=None)
+    contract_transition(contract=made, to=ContractStatus.ACTIVE, by=None)
+    return made
+
+
+def fee(made, amount, *, kind=ComponentKind.FIXED_FEE, valid_from=None, valid_to=None, **fields):
+    return component_add(
+        contract=made, by=None, kind=kind, name=str(kind), amount=Decimal(amount),
+        valid_from=valid_from or made.start_date, valid_to=valid_to, **fields,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def history(provider):
+    """Four customers over January to March 2025:
+    - Alpha: ¥8,000 a month since 2024; from March ¥6,000 (a downsell): contraction of 2,000 in March.
+    - Bravo: new in February with ¥10,000 and two covered assets at ¥1,000 each; in March a third asset and a
+      metered component with a ¥3,000 minimum (cross-sell): expansion of 4,000 in March.
+    - Charlie: ¥5,000 since 2024, ended on 15 March: churn of 5,000 in March.
+    - Delta: a draft, never counted; and a one-off charge on Alpha's contract, never counted."""
+    names = ("Alpha", "Bravo", "Charlie", "Delta")
+    alpha, bravo, charlie, delta = (CustomerFactory(provider=provider, name=name) for name in names)
+    a = contract(alpha, datetime.date(2024, 6, 1))
+    fee(a, 8000, valid_to=datetime.date(2025, 2, 28))
+    fee(a, 6000, valid_from=MAR)
+    fee(a, 50000, kind=ComponentKind.ONE_OFF, charge_date=datetime.date(2025, 1, 10))
+    b = contract(bravo, datetime.date(2025, 2, 10))
+    fee(b, 10000)
+    fee(b, 1000, kind=ComponentKind.ASSET_FEE)
+    for start in (datetime.date(2025, 2, 10), datetime.date(2025, 2, 10), datetime.date(2025, 3, 5)):
+        coverage_add(contract=b, asset=AssetFactory(customer=bravo), start_date=start, by=None)
+    fee(b, 1, kind=ComponentKind.METER_CHARGE, meter=Meter.MONO_PAGES, minimum_charge=Decimal(3000), valid_from=MAR)
+    c = contract(charlie, datetime.date(2024, 1, 1))
+    fee(c, 5000)
+    contract_transition(contract=c, to=ContractStatus.ENDED, by=None, end_date=datetime.date(2025, 3, 15))
+    contract_create(customer=delta, title="Draft", start_date=JAN, by=None)
+    return alpha, bravo, charlie
+
+
+def test_mrr_and_its_movements_month_by_month(provider_admin, history):
+    alpha, bravo, charlie = history
+
+    rows, movements = mrr_months(user=provider_admin, first=JAN, last=MAR)
+
+    figures = [(r.month, r.mrr, r.customers_start, r.customers_end, r.customers_new, r.customers_lost) for r in rows]
+    assert figures == [
+        (JAN, Decimal(13000), 2, 2, 0, 0),  # Alpha 8,000 + Charlie 5,000
+        (FEB, Decimal(25000), 2, 3, 1, 0),  # + Bravo 10,000 + 2 x 1,000
+        (MAR, Decimal(22000), 3, 2, 0, 1),  # Alpha 6,000 + Bravo 16,000; Charlie gone
+    ]
+    march = rows[2]
+    assert march.movements == {NEW: 0, EXPANSION: Decimal(4000), CONTRACTION: Decimal(-2000), CHURN: Decimal(-5000)}
+    assert rows[1].movements[NEW] == Decimal(12000)
+    # Each month's MRR is the last one's plus its movements.
+    assert rows[1].mrr + sum(march.movements.values()) == march.mrr
+    assert (march.churn_rate, march.arpu) == (Decimal("33.3"), Decimal(11000))  # 1 of 3; 22,000 / 2
+    assert [(m.month, m.customer_name, m.previous, m.current, m.kind) for m in movements] == [
+        (FEB, "Bravo", 0, Decimal(12000), NEW),
+        (MAR, "Alpha", Decimal(8000), Decimal(6000), CONTRACTION),
+        (MAR, "Bravo", Decimal(12000), Decimal(16000), EXPANSION),
+        (MAR, "Charlie", Decimal(5000), 0, CHURN),
+    ]
+
+
+def test_an_account_manager_sees_the_mrr_of_the_customers_assigned(provider, history):
+    alpha, _bravo, _charlie = history
+    manager = member(provider, Role.ACCOUNT_MANAGER)
+    alpha.account_managers.add(manager)
+
+    rows, _movements = mrr_months(user=manager, first=MAR, last=MAR)
+
+    assert [(r.mrr, r.customers_end) for r in rows] == [(Decimal(6000), 1)]
+
+
+def test_kpi_page_and_api(client, api_client_for, provider_admin, customer_admin, history):
+    client.force_login(provider_admin)
+
+    page = client.get(reverse("reports:kpis"), {"month_from": "2025-01", "month_to": "2025-03"})
+    drill = client.get(reverse("reports:kpis"), {"month_from": "2025-01", "month_to": "2025-03", "movement": "churn"})
+
+    body = page.content.decode()
+    assert page.status_code == 200 and "<svg" in body and "¥22,000" in body and "33.3" in body
+    assert "Charlie" in drill.content.decode() and "Bravo" not in drill.content.decode().split("<h2")[-1]
+    api = api_client_for(provider_admin).get("/api/v1/kpis/mrr/", {"from": "2025-01", "to": "2025-03"})
+    assert api.status_code == 200
+    assert [row["mrr"] for row in api.json()["months"]] == ["13000.00", "25000.00", "22000.00"]
+    assert {row["kind"] for row in api.json()["movements"]} == {NEW, EXPANSION, CONTRACTION, CHURN}
+    assert (
+        api_client_for(customer_admin).get("/api/v1/kpis/mrr/", {"from": "2025-01", "to": "2025-03"}).status_code == 403
+    )
+    client.force_login(customer_admin)
+    assert client.get(reverse("reports:kpis")).status_code == 404
