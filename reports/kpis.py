@@ -6,8 +6,10 @@ covered asset times the assets covered that day, and the minimum charges of per-
 commitment); one-off charges and usage above the minimums are not in it. A contract counts from its start to its
 end, drafts never. Between two month ends each customer's MRR (per currency) is *new* (from nothing), *expansion*
 (up), *contraction* (down) or *churn* (to nothing). Customers at a month's end are those with MRR; the churn rate is
-the customers lost in the month over those at its start; ARPU is MRR over the customers at the end. Every figure
-is recomputed from the contracts, so a month reads the same whenever it is asked; in a fixed number of queries.
+the customers lost in the month over those at its start; ARPU is MRR over the customers at the end. The gross
+margin is the month's service fees in the cost ledger less its cost to serve, over the fees; LTV is ARPU × gross
+margin / churn rate. Every figure is recomputed from the contracts and the ledger, so a month reads the same
+whenever it is asked (until the ledger is built again); in a fixed number of queries.
 """
 
 import datetime
@@ -15,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Q
+from django.db.models import Q, Sum
 
 from accounts.models import User
 from contracts.choices import ComponentKind, ContractStatus
@@ -67,6 +69,25 @@ class MrrMonth:
     customers_end: int = 0
     customers_new: int = 0
     customers_lost: int = 0
+    revenue: Decimal = Decimal(0)  # the month's service fees in the ledger (invoiced, net of credit notes)
+    cost_to_serve: Decimal = Decimal(0)  # the month's provider cost to serve in the ledger
+
+    @property
+    def gross_margin(self) -> Decimal | None:
+        """The month's service fees less its cost to serve, over the fees, in percent (one decimal, half up)."""
+        if self.revenue <= 0:
+            return None
+        margin = Decimal(100) * (self.revenue - self.cost_to_serve) / self.revenue
+        return margin.quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+    @property
+    def ltv(self) -> Decimal | None:
+        """ARPU × gross margin / monthly churn rate (both as exact fractions, the result rounded to the currency):
+        what a customer brings over the months they stay. None while no customer is lost, or without revenue."""
+        if self.arpu is None or self.revenue <= 0 or not self.customers_lost or not self.customers_start:
+            return None
+        margin = (self.revenue - self.cost_to_serve) / self.revenue
+        return money_round(self.arpu * margin * self.customers_start / self.customers_lost, self.currency)
 
     @property
     def churn_rate(self) -> Decimal | None:
@@ -167,4 +188,27 @@ def mrr_months(*, user: User, first: datetime.date, last: datetime.date) -> tupl
                 row.customers_lost += kind == CHURN
                 movements.append(Movement(month, key[0], key[1], currency, before_value, now_value, kind))
             rows.append(row)
+    _margins(user, rows)
     return rows, movements
+
+
+def _margins(user: User, rows: list[MrrMonth]) -> None:
+    """Each month's revenue (service fees) and cost to serve from the ledger the user sees; one query."""
+    if not rows:
+        return
+    from reports.choices import CostCategory, CostView
+    from reports.models import CostEntry
+
+    sums = defaultdict(Decimal)
+    for values in (
+        CostEntry.objects.visible_to(user)
+        .filter(month__gte=rows[0].month, month__lte=rows[-1].month)
+        .filter(Q(category=CostCategory.SERVICE_FEES) | Q(view=CostView.PROVIDER))
+        .values("month", "currency", "view")
+        .annotate(amount=Sum("amount"))
+        .order_by()
+    ):
+        sums[(values["month"], values["currency"], values["view"])] += values["amount"]
+    for row in rows:
+        row.revenue = sums[(row.month, row.currency, CostView.CUSTOMER)]
+        row.cost_to_serve = sums[(row.month, row.currency, CostView.PROVIDER)]

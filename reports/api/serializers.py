@@ -202,6 +202,10 @@ class MrrMonthSerializer(serializers.Serializer):
     customers_lost = serializers.IntegerField()
     churn_rate = serializers.DecimalField(max_digits=5, decimal_places=1, allow_null=True)
     arpu = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
+    revenue = serializers.DecimalField(max_digits=16, decimal_places=2)
+    cost_to_serve = serializers.DecimalField(max_digits=16, decimal_places=2)
+    gross_margin = serializers.DecimalField(max_digits=7, decimal_places=1, allow_null=True)
+    ltv = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
 
 
 class MovementSerializer(serializers.Serializer):

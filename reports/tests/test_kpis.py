@@ -12,6 +12,7 @@ from assets.tests.factories import AssetFactory
 from contracts.choices import ComponentKind, ContractStatus
 from contracts.services import component_add, contract_create, contract_transition, coverage_add
 from reports.kpis import CHURN, CONTRACTION, EXPANSION, NEW, mrr_months
+from reports.models import CostEntry
 from telemetry.choices import Meter
 
 JAN, FEB, MAR = datetime.date(2025, 1, 1), datetime.date(2025, 2, 1), datetime.date(2025, 3, 1)
@@ -74,6 +75,7 @@ def test_mrr_and_its_movements_month_by_month(provider_admin, history):
     # Each month's MRR is the last one's plus its movements.
     assert rows[1].mrr + sum(march.movements.values()) == march.mrr
     assert (march.churn_rate, march.arpu) == (Decimal("33.3"), Decimal(11000))  # 1 of 3; 22,000 / 2
+    assert (march.revenue, march.gross_margin, march.ltv) == (0, None, None)  # no ledger yet
     assert [(m.month, m.customer_name, m.previous, m.current, m.kind) for m in movements] == [
         (FEB, "Bravo", 0, Decimal(12000), NEW),
         (MAR, "Alpha", Decimal(8000), Decimal(6000), CONTRACTION),
@@ -110,3 +112,22 @@ def test_kpi_page_and_api(client, api_client_for, provider_admin, customer_admin
     )
     client.force_login(customer_admin)
     assert client.get(reverse("reports:kpis")).status_code == 404
+
+
+def test_gross_margin_and_ltv_come_from_the_ledger(provider_admin, history):
+    alpha, bravo, _charlie = history
+    for customer, category, amount in ((alpha, "service_fees", 6000), (bravo, "service_fees", 16000),
+                                       (bravo, "labour", 3500), (alpha, "parts", 2000)):  # fmt: skip
+        view = "provider" if category in ("labour", "parts") else "customer"
+        CostEntry.objects.create(
+            customer=customer, month=MAR, view=view, category=category, amount=Decimal(amount), currency="JPY",
+            source="manual", source_id=1,
+        )  # fmt: skip
+
+    rows, _movements = mrr_months(user=provider_admin, first=MAR, last=MAR)
+
+    (march,) = rows
+    # Fees 22,000 less 5,500 to serve: a 75% margin; ARPU 11,000 x 0.75 / (1 lost of 3) = 24,750.
+    assert (march.revenue, march.cost_to_serve, march.gross_margin, march.ltv) == (
+        Decimal(22000), Decimal(5500), Decimal("75.0"), Decimal(24750)
+    )  # fmt: skip
