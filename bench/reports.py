@@ -47,16 +47,12 @@ PLAIN_TABLE = """{% extends "pdf/base.html" %}
 {% endblock %}"""
 
 
-def months_before(last: datetime.date, count: int) -> datetime.date:
-    index = last.year * 12 + last.month - 1 - (count - 1)
-    return datetime.date(index // 12, index % 12 + 1, 1)
-
-
 def ensure_data(*, assets: int, months: int) -> tuple[object, datetime.date, datetime.date]:
     """The customer (generated when missing) and its ledger's first and last months."""
     from django.core.management import call_command
 
     from accounts.models import Organisation
+    from maintenance.plans import add_months
     from reports.models import CostEntry
     from reports.proposals import default_months
 
@@ -68,7 +64,7 @@ def ensure_data(*, assets: int, months: int) -> tuple[object, datetime.date, dat
         print(f"generate_fleet: {assets:,} assets of one customer in {time.perf_counter() - started:.1f} s")
         customer = Organisation.objects.get(code__startswith=f"{BENCH_PREFIX}-c")
     _first, last = default_months(datetime.date.today())  # noqa: DTZ011 - the bench's months, any zone
-    first = months_before(last, months)
+    first = add_months(last, 1 - months)
     if not CostEntry.objects.filter(customer=customer).exists():
         started = time.perf_counter()
         rows = write_ledger(customer.pk, first, last)

@@ -288,7 +288,7 @@ def work_order_part_remove(*, part: WorkOrderPart, by: User) -> None:
 # --- Labour -------------------------------------------------------------------------------------------------------
 
 
-def _labour_rate(customer: Organisation) -> tuple[Decimal | None, str | None]:
+def labour_rate(customer: Organisation) -> tuple[Decimal | None, str | None]:
     """The labour rate (and its currency) of the customer's maintenance settings, else of its provider's."""
     rows = {
         row.organisation_id: row
@@ -337,7 +337,7 @@ def work_order_labour_add(
     date = date or today
     if date > today:
         raise ValidationError({"date": DATE_IN_FUTURE})
-    default_rate, rate_currency = _labour_rate(work_order.customer)
+    default_rate, rate_currency = labour_rate(work_order.customer)
     if rate is not None:
         if not _sees_prices(by):
             raise ValidationError({"rate": PRICES_NOT_YOURS})

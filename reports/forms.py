@@ -9,15 +9,11 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Organisation
 from assets.models import Asset, Site
 from fleet.money import Currency
+from maintenance.plans import add_months
 from reports.choices import BreakdownGroup, CostView
 from reports.selectors import may_see_cost_to_serve
 
 MONTH_WIDGET = forms.DateInput(attrs={"type": "month"}, format="%Y-%m")
-
-
-def months_before(month: datetime.date, count: int) -> datetime.date:
-    index = month.year * 12 + month.month - 1 - count
-    return datetime.date(index // 12, index % 12 + 1, 1)
 
 
 class BreakdownForm(forms.Form):
@@ -38,7 +34,7 @@ class BreakdownForm(forms.Form):
         this_month = today.replace(day=1)
         defaults = {  # provider staff start from their customers, a customer's users from the categories
             "group_by": BreakdownGroup.CUSTOMER if access.is_provider_staff else BreakdownGroup.CATEGORY,
-            "month_from": months_before(this_month, 11).strftime("%Y-%m"),
+            "month_from": add_months(this_month, -11).strftime("%Y-%m"),
             "month_to": this_month.strftime("%Y-%m"),
             "view": CostView.CUSTOMER,
         }
@@ -159,7 +155,7 @@ class KpiRangeForm(forms.Form):
 
     def __init__(self, data, *, user, today: datetime.date):
         this_month = today.replace(day=1)
-        defaults = {"month_from": months_before(this_month, 11).strftime("%Y-%m"), "month_to": f"{this_month:%Y-%m}"}
+        defaults = {"month_from": f"{add_months(this_month, -11):%Y-%m}", "month_to": f"{this_month:%Y-%m}"}
         super().__init__({**defaults, **{key: value for key, value in data.items() if value}})
         self.fields["customer"].queryset = Organisation.objects.customers().visible_to(user).order_by("name")
 

@@ -23,6 +23,8 @@ from accounts.models import User
 from contracts.choices import ComponentKind, ContractStatus
 from contracts.models import Contract, ContractAsset, PriceComponent
 from fleet.money import money_round
+from maintenance.plans import add_months
+from reports.ledger import months_from
 
 NEW, EXPANSION, CONTRACTION, CHURN = "new", "expansion", "contraction", "churn"
 MOVEMENTS = (NEW, EXPANSION, CONTRACTION, CHURN)
@@ -31,15 +33,7 @@ COMMITTED_KINDS = (ComponentKind.FIXED_FEE, ComponentKind.ASSET_FEE, ComponentKi
 
 
 def month_end(month: datetime.date) -> datetime.date:
-    return datetime.date(month.year + month.month // 12, month.month % 12 + 1, 1) - datetime.timedelta(days=1)
-
-
-def months_from(first: datetime.date, last: datetime.date) -> list[datetime.date]:
-    months, month = [], first.replace(day=1)
-    while month <= last:
-        months.append(month)
-        month = datetime.date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    return months
+    return add_months(month.replace(day=1), 1) - datetime.timedelta(days=1)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,9 @@ from contracts.choices import InvoiceKind, InvoiceStatus
 from contracts.models import ContractAsset, InvoiceLine, InvoiceLineAsset
 from fleet.money import minor_units, money_round
 from maintenance.choices import SupplyOrderStatus
-from maintenance.models import MaintenanceSettings, SupplyOrder, WorkOrder, WorkOrderLabour, WorkOrderPart
+from maintenance.models import SupplyOrder, WorkOrder, WorkOrderLabour, WorkOrderPart
+from maintenance.plans import add_months
+from maintenance.work import labour_rate
 from reports.choices import CATEGORY_VIEW, CostCategory, CostSource
 from reports.models import AssetMonthUsage, CostEntry, CostRates, ManualCost
 from telemetry.choices import Meter
@@ -81,6 +83,15 @@ class LedgerSummary:
 
 def month_start(year: int, month: int) -> datetime.date:
     return datetime.date(year, month, 1)
+
+
+def months_from(first: datetime.date, last: datetime.date) -> list[datetime.date]:
+    """The first days of the months from ``first``'s to ``last``'s, inclusive."""
+    months, month = [], first.replace(day=1)
+    while month <= last:
+        months.append(month)
+        month = add_months(month, 1)
+    return months
 
 
 def months_between(first: datetime.date, last: datetime.date) -> int:
@@ -397,8 +408,8 @@ def _manual(entries: _Entries, customer: Organisation, first_day: datetime.date)
 
 
 def _labour(entries: _Entries, customer: Organisation, first_day: datetime.date) -> None:
-    default_rate, default_currency = _labour_rate(customer)
-    next_month = month_start(first_day.year + first_day.month // 12, first_day.month % 12 + 1)
+    default_rate, default_currency = labour_rate(customer)
+    next_month = add_months(first_day, 1)
     for labour_id, asset_id, site_id, hours, rate, currency in (
         WorkOrderLabour.objects.filter(work_order__customer=customer, date__gte=first_day, date__lt=next_month)
         .order_by("pk")
@@ -410,17 +421,6 @@ def _labour(entries: _Entries, customer: Organisation, first_day: datetime.date)
             CostCategory.LABOUR, hours, rate, currency, CostSource.WORK_ORDER_LABOUR, labour_id,
             unpriced="labour without a rate", asset_id=asset_id, site_id=site_id, unit="h",
         )  # fmt: skip
-
-
-def _labour_rate(customer: Organisation) -> tuple[Decimal | None, str | None]:
-    """The labour rate of the customer's maintenance settings, else of its provider's (as work orders price it)."""
-    rows = {
-        organisation_id: (rate, currency)
-        for organisation_id, rate, currency in MaintenanceSettings.objects.filter(
-            organisation_id__in=[customer.pk, customer.provider_id], labour_rate__isnull=False
-        ).values_list("organisation_id", "labour_rate", "currency")
-    }
-    return rows.get(customer.pk) or rows.get(customer.provider_id) or (None, None)
 
 
 def _parts(
@@ -527,12 +527,8 @@ def sweep_customer_ids(provider_id: int | None = None) -> list[int]:
 
 def months_back(today: datetime.date, count: int) -> list[tuple[int, int]]:
     """The ``count`` months up to and including ``today``'s, oldest first."""
-    year, month = today.year, today.month
-    months = []
-    for _index in range(count):
-        months.append((year, month))
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    return months[::-1]
+    first = add_months(today.replace(day=1), 1 - count)
+    return [(month.year, month.month) for month in months_from(first, today)]
 
 
 def batches(ids: Sequence[int], size: int) -> list[list[int]]:

@@ -18,6 +18,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import User
 from accounts.roles import Capability
 from fleet.tenancy import access_for
+from maintenance.plans import add_months
+from reports.ledger import months_from
 from reports.models import NpsResponse
 
 ANSWER_INTERVAL_DAYS = 90
@@ -81,7 +83,7 @@ def nps_by_month(*, user: User, first: datetime.date, last: datetime.date, custo
     """Per month from ``first``'s to ``last``'s (every month, empty ones too): the answers the user sees, by class;
     and the whole range's. One query."""
     first, last = first.replace(day=1), last.replace(day=1)
-    end = datetime.date(last.year + last.month // 12, last.month % 12 + 1, 1)
+    end = add_months(last, 1)
     rows = NpsResponse.objects.visible_to(user).filter(answered_at__date__gte=first, answered_at__date__lt=end)
     if customer_id is not None:
         rows = rows.filter(customer_id=customer_id)
@@ -97,8 +99,7 @@ def nps_by_month(*, user: User, first: datetime.date, last: datetime.date, custo
         .order_by("month")
     }
     months = []
-    month = first
-    while month <= last:
+    for month in months_from(first, last):
         row = counted.get(month, {"answers": 0, "promoters": 0, "detractors": 0})
         months.append(
             NpsMonth(
@@ -109,7 +110,6 @@ def nps_by_month(*, user: User, first: datetime.date, last: datetime.date, custo
                 detractors=row["detractors"],
             )
         )
-        month = datetime.date(month.year + month.month // 12, month.month % 12 + 1, 1)
     total = NpsMonth(
         month=first,
         answers=sum(m.answers for m in months),
@@ -136,7 +136,7 @@ class CustomerNps:
 def nps_by_customer(*, user: User, first: datetime.date, last: datetime.date) -> list[CustomerNps]:
     """Per customer the user sees, the answers of the months ``first``..``last`` and their NPS; one query."""
     first, last = first.replace(day=1), last.replace(day=1)
-    end = datetime.date(last.year + last.month // 12, last.month % 12 + 1, 1)
+    end = add_months(last, 1)
     rows = (
         NpsResponse.objects.visible_to(user)
         .filter(answered_at__date__gte=first, answered_at__date__lt=end)

@@ -27,6 +27,7 @@ from fleet.charts import bar_chart_svg
 from fleet.money import money_format
 from fleet.pdf import render_pdf
 from fleet.tenancy import access_for
+from maintenance.plans import add_months
 from reports import analysis as rules
 from reports.choices import CostCategory, ProposalStatus
 from reports.models import Proposal
@@ -44,9 +45,8 @@ STILL_RENDERING = _("This proposal is being rendered; wait until it is ready or 
 
 def default_months(today: datetime.date) -> tuple[datetime.date, datetime.date]:
     """The twelve whole months before ``today``'s."""
-    last = (today.replace(day=1) - datetime.timedelta(days=1)).replace(day=1)
-    index = last.year * 12 + last.month - 1 - (DEFAULT_MONTHS - 1)
-    return datetime.date(index // 12, index % 12 + 1, 1), last
+    last = add_months(today.replace(day=1), -1)
+    return add_months(last, 1 - DEFAULT_MONTHS), last
 
 
 def may_make_proposals(user: User, customer: Organisation) -> bool:
