@@ -30,6 +30,7 @@ from reports.forms import (
     NpsAnswerForm,
     ProposalRequestForm,
 )
+from reports.ledger import months_from
 from reports.selectors import nps_answers
 
 CHART_ROWS = 15
@@ -132,11 +133,7 @@ class TcoView(PortalMixin, TemplateView):
 
     @staticmethod
     def _trend_chart(breakdown, trend, currency):
-        months = []
-        month = breakdown.first
-        while month <= breakdown.last:
-            months.append(month)
-            month = month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
+        months = months_from(breakdown.first, breakdown.last)
         amounts = {row_month: amount for row_month, row_currency, amount in trend if row_currency == currency}
         points = [(index, max(amounts.get(month, 0), 0)) for index, month in enumerate(months)]
         return line_chart_svg(
@@ -247,10 +244,7 @@ class ProposalRequestView(ProposalsMixin, FormView):
                 last=data["month_to"],
             )
         except ValidationError as error:
-            for field, messages_ in error.message_dict.items():
-                form.add_error(
-                    {"last_month": "month_to"}.get(field, field if field in form.fields else None), messages_
-                )
+            _errors_on(form, error, renamed={"last_month": "month_to"})
             return self.form_invalid(form)
         messages.success(self.request, _("The proposal is being prepared; it appears here when it is ready."))
         return redirect("reports:proposal_list")
@@ -260,11 +254,16 @@ class ProposalPdfView(ProposalsMixin, View):
     """A ready proposal's PDF, as an attachment."""
 
     def get(self, request, pk: int):
-        proposal = get_object_or_404(selectors.proposal_list(user=request.user), pk=pk)
-        if proposal.status != ProposalStatus.READY or not proposal.pdf:
-            raise Http404
-        name = f"proposal-{proposal.customer.code or proposal.customer_id}-{proposal.last_month:%Y-%m}.pdf"
-        return FileResponse(proposal.pdf.open("rb"), as_attachment=True, filename=name, content_type="application/pdf")
+        return proposal_pdf_response(get_object_or_404(selectors.proposal_list(user=request.user), pk=pk))
+
+
+def proposal_pdf_response(proposal) -> FileResponse:
+    """A ready proposal's stored PDF as an attachment named after its customer and last month; 404 otherwise (the
+    portal and the API both answer with it)."""
+    if proposal.status != ProposalStatus.READY or not proposal.pdf:
+        raise Http404
+    name = f"proposal-{proposal.customer.code or proposal.customer_id}-{proposal.last_month:%Y-%m}.pdf"
+    return FileResponse(proposal.pdf.open("rb"), as_attachment=True, filename=name, content_type="application/pdf")
 
 
 class ProposalRegenerateView(ProposalsMixin, View):
@@ -319,7 +318,7 @@ class CostRatesListView(CostWritersMixin, FilteredListView):
 class CostRatesFormView(CostWritersMixin, FormView):
     """Set the rates of a scope (a new one, or the row ``pk`` shown filled in)."""
 
-    template_name = "reports/form.html"
+    template_name = "portal/form.html"
     form_class = CostRatesForm
     extra_context = {"title": _("Cost rates"), "cancel_url_name": "reports:cost_rates_list"}
 
@@ -381,7 +380,7 @@ class ManualCostListView(CostWritersMixin, FilteredListView):
 
 
 class ManualCostCreateView(CostWritersMixin, FormView):
-    template_name = "reports/form.html"
+    template_name = "portal/form.html"
     form_class = ManualCostForm
     extra_context = {"title": _("Enter a cost"), "cancel_url_name": "reports:manual_cost_list"}
 

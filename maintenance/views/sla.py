@@ -181,7 +181,7 @@ class ServiceLevelListView(FilteredListView):
 class ServiceLevelFormView(PortalMixin, FormView):
     required_capability = Capability.MANAGE_CUSTOMERS
     form_class = ServiceLevelForm
-    template_name = "maintenance/sla/form.html"
+    template_name = "portal/form.html"
     extra_context = {"cancel_url_name": "maintenance:service_level_list"}
 
     def get_form_kwargs(self):

@@ -1,6 +1,5 @@
 """API views of reports: the cost ledger's rows and TCO breakdowns (what the TCO page shows)."""
 
-from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -27,7 +26,6 @@ from reports.api.serializers import (
     ProposalRequestSerializer,
     ProposalSerializer,
 )
-from reports.choices import ProposalStatus
 from reports.filters import CostEntryFilterSet, CostRatesFilterSet, ManualCostFilterSet, ProposalFilterSet
 from reports.models import CostEntry, CostRates, ManualCost, NpsResponse, Proposal
 from reports.proposals import proposal_regenerate, proposal_request
@@ -39,6 +37,7 @@ from reports.selectors import (
     proposal_list,
     tco_breakdown,
 )
+from reports.views import proposal_pdf_response
 
 
 class CostEntryViewSet(TenantReadOnlyViewSet):
@@ -139,11 +138,7 @@ class ProposalViewSet(TenantViewSetMixin, mixins.CreateModelMixin, viewsets.Read
     @action(detail=True, methods=["get"], filter_backends=[], content_negotiation_class=FirstRendererNegotiation)
     def pdf(self, request, pk=None):
         """The ready proposal's PDF, as an attachment; 404 while it is not ready."""
-        proposal = self.get_object()
-        if proposal.status != ProposalStatus.READY or not proposal.pdf:
-            raise Http404
-        name = f"proposal-{proposal.customer.code or proposal.customer_id}-{proposal.last_month:%Y-%m}.pdf"
-        return FileResponse(proposal.pdf.open("rb"), as_attachment=True, filename=name, content_type="application/pdf")
+        return proposal_pdf_response(self.get_object())
 
 
 class CostRatesViewSet(
