@@ -263,8 +263,20 @@ def _vertical(
 DEFAULT_LINE_COLOURS = ("#2f5d8a", "#c2410c", "#15803d", "#a21caf", "#b45309", "#0e7490", "#4b5563")
 
 
+def _segments(points: Sequence[tuple[float, Number | None]]) -> list[list[tuple[float, Number]]]:
+    """The runs of points between gaps (values of None)."""
+    segments: list[list] = [[]]
+    for x, y in points:
+        if y is None:
+            if segments[-1]:
+                segments.append([])
+        else:
+            segments[-1].append((x, y))
+    return [segment for segment in segments if segment]
+
+
 def line_chart_svg(
-    series: Sequence[tuple[str, Sequence[tuple[float, Number]]]],
+    series: Sequence[tuple[str, Sequence[tuple[float, Number | None]]]],
     *,
     x_max: float,
     x_ticks: Sequence[tuple[float, str]] = (),
@@ -283,7 +295,8 @@ def line_chart_svg(
 
     ``x`` runs from 0 to ``x_max`` (days, hours...); ``x_ticks`` names some of them (dates) under the plot.
     ``y_max`` fixes the top of the value axis (100 for percentages); by default it fits the data. Values must
-    be non-negative. As for ``bar_chart_svg``, every text is escaped here and callers pass plain text.
+    be non-negative; a value of None is a gap (a month without data), where the line breaks. As for
+    ``bar_chart_svg``, every text is escaped here and callers pass plain text.
     """
     colours = tuple(colours)
     if not colours or not all(_COLOUR_RE.match(colour) for colour in colours):
@@ -294,10 +307,10 @@ def line_chart_svg(
         raise ValueError(f"x_max must be positive, not {x_max!r}")
     for name, points in series:
         for _x, y in points:
-            if y < 0:
+            if y is not None and y < 0:
                 raise ValueError(NEGATIVE_VALUE % {"label": name, "value": y})
     width, height, font_size = int(width), int(height), float(font_size)  # written unescaped: numbers only
-    has_points = any(points for _name, points in series)
+    has_points = any(y is not None for _name, points in series for _x, y in points)
     line = font_size * 1.6
     top = (line if title else 0) + (line if value_axis_label else 0)
     legend_height = line * len(series) if has_points else 0
@@ -317,7 +330,7 @@ def line_chart_svg(
         parts.append("</svg>")
         return mark_safe("".join(parts))  # noqa: S308 - every text above went through escape()
 
-    values = [y for _name, points in series for _x, y in points]
+    values = [y for _name, points in series for _x, y in points if y is not None]
     top_value = float(y_max) if y_max is not None else float(max(values))
     ticks = nice_ticks(top_value, integer=all(isinstance(v, int) for v in values))
     axis_width = max(text_width(value_format(t), font_size) for t in ticks) + font_size * 0.6
@@ -349,15 +362,16 @@ def line_chart_svg(
     )
     for index, (name, points) in enumerate(series):
         colour = colours[index % len(colours)]
-        coordinates = " ".join(
-            f"{_num(plot_left + float(x) * x_scale)},{_num(plot_bottom - min(float(y), ticks[-1]) * y_scale)}"
-            for x, y in points
-        )
-        if len(points) == 1:
-            cx, cy = coordinates.split(",")
-            parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{colour}"/>')
-        elif points:
-            parts.append(f'<polyline points="{coordinates}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+        for segment in _segments(points):
+            coordinates = " ".join(
+                f"{_num(plot_left + float(x) * x_scale)},{_num(plot_bottom - min(float(y), ticks[-1]) * y_scale)}"
+                for x, y in segment
+            )
+            if len(segment) == 1:
+                cx, cy = coordinates.split(",")
+                parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{colour}"/>')
+            else:
+                parts.append(f'<polyline points="{coordinates}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
         legend_y = top + height + line * index + font_size
         parts.append(
             f'<rect x="0" y="{_num(legend_y - font_size * 0.8)}" width="{_num(font_size)}" '

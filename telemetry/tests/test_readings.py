@@ -703,6 +703,14 @@ def test_line_chart_escapes_every_text_and_draws_a_line_per_series():
     assert 'aria-label="Levels &quot;now&quot;"' in svg
 
 
+def test_line_chart_breaks_its_line_at_gaps():
+    svg = line_chart_svg([("NPS", [(0, 40), (1, 50), (2, None), (3, 60), (4, 70), (5, None), (6, 10)])], x_max=6)
+
+    # Two runs of two points each are lines, the last point alone is a dot: nothing is drawn at zero for a gap.
+    assert svg.count("<polyline") == 2 and svg.count("<circle") == 1
+    assert line_chart_svg([("NPS", [(0, None)])], x_max=1, empty_text="None yet").count("None yet") == 1
+
+
 def test_line_chart_without_points_shows_the_empty_text():
     svg = line_chart_svg([], x_max=90, empty_text="No data <yet>")
 
