@@ -36,6 +36,7 @@ class ComponentKind(models.TextChoices):
 
 METERED_KINDS = (ComponentKind.METER_CHARGE, ComponentKind.OUTCOME_CHARGE)
 RECURRING_KINDS = (ComponentKind.FIXED_FEE, ComponentKind.ASSET_FEE)
+OUTCOME_KINDS = (ComponentKind.OUTCOME_CHARGE, ComponentKind.SAVING_SHARE)
 
 
 class AllowanceScope(models.TextChoices):

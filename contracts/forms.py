@@ -54,6 +54,7 @@ COMPONENT_FIELDS = (
     "tier_mode",
     "minimum_charge",
     "share_percent",
+    "outcome_target",
     "charge_date",
     "tax_category",
     "valid_from",

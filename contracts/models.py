@@ -208,7 +208,8 @@ class PriceComponent(TimeStampedModel):
     charged once on ``charge_date`` (one-off) or, for a saving share, unused (``share_percent`` is the share).
     Metered components read ``meter``; their first ``allowance`` units a month are included (pooled across the
     contract or per asset), the units beyond are priced at ``amount`` or, when the component has tiers, by its
-    tiers (``tier_mode``); ``minimum_charge`` is the least the component bills a month.
+    tiers (``tier_mode``); ``minimum_charge`` is the least the component bills a month. An outcome charge or saving
+    share may name its ``outcome_target``, the output or saving promised a month (``reports.service``).
     """
 
     contract = models.ForeignKey(
@@ -236,6 +237,18 @@ class PriceComponent(TimeStampedModel):
     )
     share_percent = models.DecimalField(
         _("share of the saving (%)"), max_digits=5, decimal_places=2, null=True, blank=True, validators=PERCENT
+    )
+    outcome_target = models.DecimalField(
+        _("promised a month"),
+        max_digits=16,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=NOT_NEGATIVE,
+        help_text=_(
+            "Outcome charges: the output promised a month (units of the meter); saving shares: the saving promised a "
+            "month, in the contract's currency. The outcome achievement compares what was measured with it."
+        ),
     )
     charge_date = models.DateField(_("charged on"), null=True, blank=True, help_text=_("One-off charges only."))
     work_order = models.ForeignKey(

@@ -20,6 +20,7 @@ from assets.models import Asset
 from contracts.choices import (
     CONTRACT_TRANSITIONS,
     METERED_KINDS,
+    OUTCOME_KINDS,
     AuditAction,
     ComponentKind,
     ContractStatus,
@@ -48,6 +49,7 @@ METER_REQUIRED = _("Choose the meter this component charges on.")
 NO_METER_HERE = _("Only per-unit and outcome charges read a meter.")
 CHARGE_DATE_REQUIRED = _("Enter the date the one-off charge falls on.")
 SHARE_REQUIRED = _("Enter the share of the saving.")
+TARGET_ONLY_OUTCOMES = _("Only outcome charges and saving shares promise an outcome.")
 BASELINE_REQUIRED = _("A share of the saving needs the contract's baseline monthly cost.")
 TIERS_ONLY_METERED = _("Only per-unit and outcome charges have tiers.")
 TIERS_NOT_INCREASING = _("Each tier must start above the one before it, from 0 units or more.")
@@ -87,6 +89,7 @@ AUDITED_FIELDS: dict[type[models.Model], tuple[str, ...]] = {
         "tier_mode",
         "minimum_charge",
         "share_percent",
+        "outcome_target",
         "charge_date",
         "work_order",
         "tax_category",
@@ -342,6 +345,8 @@ def _check_component(component: PriceComponent, contract: Contract, tiers: list)
             errors.setdefault("share_percent", []).append(SHARE_REQUIRED)
         if contract.baseline_monthly_cost is None:
             errors.setdefault("share_percent", []).append(BASELINE_REQUIRED)
+    if component.outcome_target is not None and component.kind not in OUTCOME_KINDS:
+        errors.setdefault("outcome_target", []).append(TARGET_ONLY_OUTCOMES)
     if component.valid_to is not None and component.valid_to < component.valid_from:
         errors.setdefault("valid_to", []).append(ENDS_BEFORE_START)
     if errors:

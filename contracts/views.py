@@ -228,6 +228,13 @@ def component_row(component: PriceComponent, currency: str) -> ComponentRow:
         details.append(_("per covered asset"))
     if component.minimum_charge:
         details.append(_("minimum %(amount)s a month") % {"amount": money_format(component.minimum_charge, currency)})
+    if component.outcome_target is not None:
+        promised = (
+            money_format(component.outcome_target, currency)
+            if kind == ComponentKind.SAVING_SHARE
+            else number_format(component.outcome_target.normalize(), use_l10n=True, force_grouping=True)
+        )
+        details.append(_("promised: %(outcome)s a month") % {"outcome": promised})
     tiers = [
         _("from %(units)s units: %(rate)s per unit")
         % {
