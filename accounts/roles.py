@@ -42,6 +42,8 @@ class Capability(StrEnum):
     MANAGE_PROPOSALS = "manage_proposals"
     DRAFT_INVOICES = "draft_invoices"
     VIEW_KPIS = "view_kpis"
+    VIEW_SERVICE_KPIS = "view_service_kpis"
+    RECORD_ACQUISITION_SPEND = "record_acquisition_spend"
     ANSWER_NPS = "answer_nps"
 
 
@@ -71,7 +73,14 @@ ROLE_POLICIES: dict[Role, RolePolicy] = {
         scope=Scope.PROVIDER,
         sees_prices=False,
         sees_margins=False,
-        capabilities=frozenset({Capability.DISPATCH_WORK, Capability.HANDLE_ALERTS, Capability.UPDATE_ASSIGNED_WORK}),
+        capabilities=frozenset(
+            {
+                Capability.DISPATCH_WORK,
+                Capability.HANDLE_ALERTS,
+                Capability.UPDATE_ASSIGNED_WORK,
+                Capability.VIEW_SERVICE_KPIS,
+            }
+        ),
     ),
     Role.ACCOUNT_MANAGER: RolePolicy(
         scope=Scope.ASSIGNED_CUSTOMERS,
@@ -83,6 +92,7 @@ ROLE_POLICIES: dict[Role, RolePolicy] = {
                 Capability.MANAGE_PROPOSALS,
                 Capability.DRAFT_INVOICES,
                 Capability.VIEW_KPIS,
+                Capability.VIEW_SERVICE_KPIS,
                 Capability.DOWNLOAD_REPORTS,
             }
         ),
@@ -105,6 +115,7 @@ ROLE_POLICIES: dict[Role, RolePolicy] = {
                 Capability.APPROVE_WORK,
                 Capability.MOVE_ASSETS,
                 Capability.ANSWER_NPS,
+                Capability.VIEW_SERVICE_KPIS,
                 Capability.DOWNLOAD_REPORTS,
             }
         ),

@@ -234,6 +234,9 @@ BILLING_BATCH_CUSTOMERS = int(os.environ.get("BILLING_BATCH_CUSTOMERS", "25"))
 # The cost ledger (reports.ledger): the daily sweep rebuilds this many months up to today's, in batches of customers.
 LEDGER_SWEEP_MONTHS = 2
 LEDGER_BATCH_CUSTOMERS = int(os.environ.get("LEDGER_BATCH_CUSTOMERS", "50"))
+# The day of the month from which the last month's KPI snapshot is taken (reports.snapshots): after the billing run
+# and its review days, when the month's invoices are final.
+KPI_SNAPSHOT_DAY = int(os.environ.get("KPI_SNAPSHOT_DAY", "5"))
 # The whole beat schedule lives here; later apps add their periodic sweeps.
 CELERY_BEAT_SCHEDULE: dict = {
     # Replacement forecasts: recompute them in batches of customers, then ship or replace what is due, one task
@@ -266,6 +269,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "reports-ledger-sweep": {
         "task": "reports.tasks.ledger_sweep_task",
         "schedule": crontab(hour=7, minute=0),
+        "options": {"expires": 12 * 3600},
+    },
+    # The last month's KPI snapshot of every provider, once, from KPI_SNAPSHOT_DAY on (reports.snapshots).
+    "reports-kpi-snapshots": {
+        "task": "reports.tasks.kpi_snapshot_task",
+        "schedule": crontab(hour=8, minute=0),
         "options": {"expires": 12 * 3600},
     },
     # Silent devices, owed work orders and alert e-mail digests (telemetry.alerts.alerts_sweep).

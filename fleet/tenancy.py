@@ -77,6 +77,26 @@ def access_for(user) -> Access | None:
     return access
 
 
+class ProviderViewer:
+    """Whom a system task reads a provider's data as when no person asks: the view of the provider's
+    administrators (every customer, prices and margins). Pass it where a selector takes ``user``; it is no user and
+    can sign in nowhere (monthly KPI snapshots)."""
+
+    is_authenticated = True
+    is_active = True
+    pk = None
+
+    def __init__(self, provider_id: int):
+        self._fleet_access = Access(
+            user_id=0,
+            organisation_id=provider_id,
+            provider_id=provider_id,
+            organisation_kind=OrganisationKind.PROVIDER,
+            role=Role.PROVIDER_ADMIN,
+            policy=ROLE_POLICIES[Role.PROVIDER_ADMIN],
+        )
+
+
 def forget_access(user) -> None:
     """Drop the memoised access (after a membership change in the same request)."""
     if hasattr(user, "_fleet_access"):

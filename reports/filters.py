@@ -8,7 +8,7 @@ from assets.models import Site
 from fleet.filters import SearchFilterSet
 from fleet.tenancy import visible
 from reports.choices import CostCategory, CostView, ProposalStatus
-from reports.models import CostEntry, CostRates, ManualCost, Proposal
+from reports.models import AcquisitionSpend, CostEntry, CostRates, KpiSnapshot, ManualCost, Proposal
 
 
 class CostEntryFilterSet(SearchFilterSet):
@@ -68,3 +68,26 @@ class ManualCostFilterSet(SearchFilterSet):
     class Meta:
         model = ManualCost
         fields = ["month_from", "month_to", "customer", "site"]
+
+
+class AcquisitionSpendFilterSet(SearchFilterSet):
+    """Acquisition spend by month range; ``q`` on the description."""
+
+    search_fields = ("description",)
+    month_from = django_filters.DateFilter(field_name="month", lookup_expr="gte", label=_("From month"))
+    month_to = django_filters.DateFilter(field_name="month", lookup_expr="lte", label=_("To month"))
+
+    class Meta:
+        model = AcquisitionSpend
+        fields = ["month_from", "month_to"]
+
+
+class KpiSnapshotFilterSet(django_filters.FilterSet):
+    """Snapshots by month range."""
+
+    month_from = django_filters.DateFilter(field_name="month", lookup_expr="gte", label=_("From month"))
+    month_to = django_filters.DateFilter(field_name="month", lookup_expr="lte", label=_("To month"))
+
+    class Meta:
+        model = KpiSnapshot
+        fields = ["month_from", "month_to"]

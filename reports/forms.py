@@ -11,7 +11,8 @@ from assets.models import Asset, Site
 from fleet.money import Currency
 from maintenance.plans import add_months
 from reports.choices import BreakdownGroup, CostView
-from reports.selectors import may_see_cost_to_serve
+from reports.ledger import months_between
+from reports.selectors import MAX_MONTHS, RANGE_TOO_LONG, may_see_cost_to_serve
 
 MONTH_WIDGET = forms.DateInput(attrs={"type": "month"}, format="%Y-%m")
 
@@ -130,6 +131,15 @@ class ManualCostForm(forms.Form):
         return cleaned
 
 
+class AcquisitionSpendForm(forms.Form):
+    """What the provider spent in a month on winning customers."""
+
+    month = forms.DateField(label=_("Month"), input_formats=["%Y-%m"], widget=MONTH_WIDGET)
+    description = forms.CharField(label=_("Description"), max_length=200)
+    amount = forms.DecimalField(label=_("Amount"), max_digits=14, decimal_places=2)
+    currency = forms.ChoiceField(label=_("Currency"), choices=Currency.choices, initial=Currency.JPY)
+
+
 class NpsAnswerForm(forms.Form):
     score = forms.TypedChoiceField(
         label=_("How likely are you to recommend us to a colleague or business partner?"),
@@ -164,4 +174,6 @@ class KpiRangeForm(forms.Form):
         first, last = cleaned.get("month_from"), cleaned.get("month_to")
         if first and last and first > last:
             self.add_error("month_to", _("The first month must not be after the last."))
+        elif first and last and months_between(first, last) >= MAX_MONTHS:
+            self.add_error("month_to", RANGE_TOO_LONG % {"months": MAX_MONTHS})
         return cleaned

@@ -8,8 +8,16 @@ end, drafts never. Between two month ends each customer's MRR (per currency) is 
 (up), *contraction* (down) or *churn* (to nothing). Customers at a month's end are those with MRR; the churn rate is
 the customers lost in the month over those at its start; ARPU is MRR over the customers at the end. The gross
 margin is the month's service fees in the cost ledger less its cost to serve, over the fees; LTV is ARPU × gross
-margin / churn rate. Every figure is recomputed from the contracts and the ledger, so a month reads the same
-whenever it is asked (until the ledger is built again); in a fixed number of queries.
+margin / churn rate.
+
+Beside MRR, not in it: the **usage revenue** of the month, what its finalised invoices billed above the
+commitments (per metered or outcome component and invoice, the usage lines less the prorated minimum when they
+exceed it, nothing when a top-up made up the minimum; and the saving shares), credit notes left out; and **CAC**,
+the acquisition spend recorded for the month (``AcquisitionSpend``) over the customers won in it (new MRR).
+
+Every figure is recomputed from the contracts, the invoices and the ledger, so a month reads the same whenever it
+is asked (until the ledger is built again); in a fixed number of queries. ``reports.snapshots`` keeps each closed
+month's figures as they were reported.
 """
 
 import datetime
@@ -65,6 +73,15 @@ class MrrMonth:
     customers_lost: int = 0
     revenue: Decimal = Decimal(0)  # the month's service fees in the ledger (invoiced, net of credit notes)
     cost_to_serve: Decimal = Decimal(0)  # the month's provider cost to serve in the ledger
+    usage_revenue: Decimal = Decimal(0)  # billed above the commitments (usage beyond minimums, saving shares)
+    acquisition_spend: Decimal = Decimal(0)
+
+    @property
+    def cac(self) -> Decimal | None:
+        """The month's acquisition spend over the customers won in it; None without either."""
+        if not self.customers_new or not self.acquisition_spend:
+            return None
+        return money_round(self.acquisition_spend / self.customers_new, self.currency)
 
     @property
     def gross_margin(self) -> Decimal | None:
@@ -182,8 +199,29 @@ def mrr_months(*, user: User, first: datetime.date, last: datetime.date) -> tupl
                 row.customers_lost += kind == CHURN
                 movements.append(Movement(month, key[0], key[1], currency, before_value, now_value, kind))
             rows.append(row)
+    _add_spend_months(user, rows, months)
     _margins(user, rows)
+    _usage_revenue(user, rows)
+    _acquisition_spend(user, rows)
     return rows, movements
+
+
+def _add_spend_months(user: User, rows: list[MrrMonth], months: list[datetime.date]) -> None:
+    """A month and currency with spend but no MRR still gets its row (spend without customers yet)."""
+    from reports.models import AcquisitionSpend
+
+    have = {(row.month, row.currency) for row in rows}
+    for month, currency in (
+        AcquisitionSpend.objects.visible_to(user)
+        .filter(month__gte=months[0], month__lte=months[-1])
+        .values_list("month", "currency")
+        .distinct()
+        .order_by()
+    ):
+        if (month, currency) not in have:
+            rows.append(MrrMonth(month=month, currency=currency))
+            have.add((month, currency))
+    rows.sort(key=lambda row: (row.month, row.currency))
 
 
 def _margins(user: User, rows: list[MrrMonth]) -> None:
@@ -206,3 +244,71 @@ def _margins(user: User, rows: list[MrrMonth]) -> None:
     for row in rows:
         row.revenue = sums[(row.month, row.currency, CostView.CUSTOMER)]
         row.cost_to_serve = sums[(row.month, row.currency, CostView.PROVIDER)]
+
+
+def _usage_revenue(user: User, rows: list[MrrMonth]) -> None:
+    """What the finalised invoices of each month billed above the commitments; one query."""
+    if not rows:
+        return
+    from contracts.choices import InvoiceKind, InvoiceStatus, LineKind
+    from contracts.models import InvoiceLine
+
+    by_component: dict[tuple, list] = defaultdict(lambda: [Decimal(0), Decimal(0), Decimal(0)])  # usage, top-up, min
+    saving: dict[tuple, Decimal] = defaultdict(Decimal)
+    lines = (
+        InvoiceLine.objects.visible_to(user)
+        .filter(
+            invoice__kind=InvoiceKind.INVOICE,
+            invoice__status=InvoiceStatus.FINALISED,
+            invoice__period_start__gte=rows[0].month,
+            invoice__period_start__lte=rows[-1].month,
+            kind__in=(LineKind.METER_CHARGE, LineKind.OUTCOME_CHARGE, LineKind.MINIMUM_TOP_UP, LineKind.SAVING_SHARE),
+        )
+        .order_by()
+        .values_list(
+            "invoice__period_start",
+            "invoice__currency",
+            "invoice_id",
+            "component_id",
+            "kind",
+            "amount",
+            "component__minimum_charge",
+            "detail",
+        )  # fmt: skip
+    )
+    for month, currency, invoice_id, component_id, kind, amount, minimum, detail in lines:
+        if kind == LineKind.SAVING_SHARE:
+            saving[(month, currency)] += amount
+            continue
+        figures = by_component[(month, currency, invoice_id, component_id)]
+        if kind == LineKind.MINIMUM_TOP_UP:
+            figures[1] += amount
+        else:
+            figures[0] += amount
+        if minimum and detail.get("period_days"):
+            figures[2] = money_round(minimum * Decimal(detail["days"]) / Decimal(detail["period_days"]), currency)
+    above: dict[tuple, Decimal] = defaultdict(Decimal, saving)
+    for (month, currency, _invoice, _component), (usage, top_up, minimum) in by_component.items():
+        if not top_up and usage > minimum:
+            above[(month, currency)] += usage - minimum
+    for row in rows:
+        row.usage_revenue = above[(row.month, row.currency)]
+
+
+def _acquisition_spend(user: User, rows: list[MrrMonth]) -> None:
+    """Each month's recorded acquisition spend; one query."""
+    if not rows:
+        return
+    from reports.models import AcquisitionSpend
+
+    spend = {
+        (month, currency): amount
+        for month, currency, amount in AcquisitionSpend.objects.visible_to(user)
+        .filter(month__gte=rows[0].month, month__lte=rows[-1].month)
+        .values("month", "currency")
+        .annotate(amount=Sum("amount"))
+        .order_by()
+        .values_list("month", "currency", "amount")
+    }
+    for row in rows:
+        row.acquisition_spend = spend.get((row.month, row.currency), Decimal(0))

@@ -342,3 +342,75 @@ class NpsResponse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer} {self.score}"
+
+
+class ProviderFiguresQuerySet(models.QuerySet):
+    """The whole provider's figures (acquisition spend, KPI snapshots): seen by its staff who follow KPIs across every
+    customer (provider admins), not by account managers, who see their customers only; never by customers or by
+    another provider."""
+
+    def visible_to(self, user):
+        access = access_for(user)
+        if access is None or not access.is_provider_staff or not access.can(Capability.VIEW_KPIS):
+            return self.none()
+        if access.policy.scope != Scope.PROVIDER:
+            return self.none()
+        return self.filter(provider_id=access.provider_id)
+
+
+class AcquisitionSpend(TimeStampedModel):
+    """What the provider spent in a month on winning customers (sales, marketing, proposals, trials): the numerator
+    of CAC, which divides the month's spend by the customers won in it (``reports.kpis``)."""
+
+    provider = models.ForeignKey(
+        "accounts.Organisation", verbose_name=_("provider"), on_delete=models.CASCADE, related_name="+"
+    )
+    month = models.DateField(_("month"), help_text=_("The first day of the month."))
+    description = models.CharField(_("description"), max_length=200)
+    amount = models.DecimalField(_("amount"), max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES)
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, default=Currency.JPY)
+    created_by = models.ForeignKey(
+        "accounts.User", verbose_name=_("entered by"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+
+    objects = ProviderFiguresQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("acquisition spend")
+        verbose_name_plural = _("acquisition spend")
+        ordering = ["-month", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(month__day=1), name="%(app_label)s_%(class)s_month_first_day"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="%(app_label)s_%(class)s_positive"),
+        ]
+        indexes = [models.Index(fields=["provider", "month"], name="reports_spend_provider_month")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.description}"
+
+
+class KpiSnapshot(models.Model):
+    """A closed month's KPIs for the whole provider, as they were reported (``reports.snapshots``): per currency the
+    recurring-business figures, and the month's NPS and service figures. Decimals are kept as strings."""
+
+    provider = models.ForeignKey(
+        "accounts.Organisation", verbose_name=_("provider"), on_delete=models.CASCADE, related_name="+"
+    )
+    month = models.DateField(_("month"))
+    taken_at = models.DateTimeField(_("taken at"))
+    figures = models.JSONField(_("figures"), default=dict)
+
+    objects = ProviderFiguresQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("KPI snapshot")
+        verbose_name_plural = _("KPI snapshots")
+        ordering = ["-month"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "month"], name="%(app_label)s_%(class)s_one_per_month"),
+            models.CheckConstraint(condition=Q(month__day=1), name="%(app_label)s_%(class)s_month_first_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}"

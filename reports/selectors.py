@@ -18,12 +18,21 @@ from assets.models import Asset, AssetModel, Site
 from fleet.money import money_round
 from fleet.tenancy import access_for
 from reports.choices import BreakdownGroup, CostCategory, CostView
-from reports.models import AssetMonthUsage, CostEntry, CostRates, ManualCost, NpsResponse, Proposal
+from reports.models import (
+    AcquisitionSpend,
+    AssetMonthUsage,
+    CostEntry,
+    CostRates,
+    KpiSnapshot,
+    ManualCost,
+    NpsResponse,
+    Proposal,
+)
 from telemetry.choices import Meter
 
 MAX_MONTHS = 60
 RANGE_INVALID = _("The first month must not be after the last.")
-RANGE_TOO_LONG = _("A breakdown covers at most %(months)s months.")
+RANGE_TOO_LONG = _("Choose at most %(months)s months.")
 VIEW_NOT_YOURS = _("Only the provider's staff who see margins see the cost to serve.")
 
 #: The ledger column each grouping aggregates by: the group's key. Labels are looked up afterwards, for the groups
@@ -61,6 +70,16 @@ def cost_rates_list(*, user: User) -> QuerySet[CostRates]:
 
 def manual_cost_list(*, user: User) -> QuerySet[ManualCost]:
     return ManualCost.objects.visible_to(user).select_related("customer", "site", "asset", "created_by")
+
+
+def acquisition_spend_list(*, user: User) -> QuerySet[AcquisitionSpend]:
+    """The provider's acquisition spend, for its staff who follow KPIs."""
+    return AcquisitionSpend.objects.visible_to(user).select_related("created_by")
+
+
+def kpi_snapshot_list(*, user: User) -> QuerySet[KpiSnapshot]:
+    """The provider's monthly KPI snapshots, for its staff who follow KPIs across every customer."""
+    return KpiSnapshot.objects.visible_to(user)
 
 
 def nps_answers(*, user: User) -> QuerySet[NpsResponse]:

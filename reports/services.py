@@ -1,4 +1,5 @@
-"""Writes of reports: the cost rates the ledger prices energy and downtime at, and costs entered by hand.
+"""Writes of reports: the cost rates the ledger prices energy and downtime at, costs entered by hand, and the
+provider's acquisition spend (provider admins only, ``RECORD_ACQUISITION_SPEND``).
 
 Provider admins and account managers (``MANAGE_CONTRACTS``) write them for the customers they see; the provider's
 default rates (no customer) only staff who see every customer. The ledger picks a change up at its next build
@@ -17,7 +18,7 @@ from accounts.roles import Capability, Scope
 from assets.models import Asset, Site
 from fleet.money import minor_units
 from fleet.tenancy import access_for
-from reports.models import CostRates, ManualCost
+from reports.models import AcquisitionSpend, CostRates, ManualCost
 
 NOT_ALLOWED = _("You may not change the costs of this customer.")
 DEFAULTS_NOT_ALLOWED = _("Only staff who see every customer set the provider's default rates.")
@@ -28,6 +29,8 @@ NOTHING_SET = _("Set an energy price, a downtime cost, or both.")
 NEGATIVE = _("Must not be negative.")
 ZERO_AMOUNT = _("An amount of zero is no cost.")
 TOO_PRECISE = _("The currency has %(places)s decimal places.")
+SPEND_NOT_ALLOWED = _("Only the provider's administrators record acquisition spend.")
+NOT_POSITIVE = _("Enter an amount above zero.")
 
 
 def _manager(user: User):
@@ -139,3 +142,48 @@ def manual_cost_delete(*, cost: ManualCost, by: User) -> None:
     _manager(by)
     _check_customer(by, cost.customer)
     cost.delete()
+
+
+def _spend_recorder(user: User):
+    access = access_for(user)
+    if access is None or not access.is_provider_staff or not access.can(Capability.RECORD_ACQUISITION_SPEND):
+        raise ValidationError(SPEND_NOT_ALLOWED)
+    return access
+
+
+def _amount_errors(amount: Decimal, currency: str) -> dict:
+    if amount <= 0:
+        return {"amount": NOT_POSITIVE}
+    if amount != amount.quantize(Decimal(1).scaleb(-minor_units(currency))):
+        return {"amount": TOO_PRECISE % {"places": minor_units(currency)}}
+    return {}
+
+
+def acquisition_spend_create(
+    *, by: User, month: datetime.date, description: str, amount: Decimal, currency: str = "JPY"
+) -> AcquisitionSpend:
+    """Record what the provider spent on winning customers in a month (the numerator of CAC)."""
+    access = _spend_recorder(by)
+    errors = _amount_errors(amount, currency)
+    if not description.strip():
+        errors["description"] = _("Say what the spend was for.")
+    if errors:
+        raise ValidationError(errors)
+    spend = AcquisitionSpend(
+        provider_id=access.provider_id,
+        month=month.replace(day=1),
+        description=description.strip(),
+        amount=amount,
+        currency=currency,
+        created_by=by,
+    )
+    spend.full_clean()
+    spend.save()
+    return spend
+
+
+def acquisition_spend_delete(*, spend: AcquisitionSpend, by: User) -> None:
+    access = _spend_recorder(by)
+    if spend.provider_id != access.provider_id:
+        raise ValidationError(SPEND_NOT_ALLOWED)
+    spend.delete()

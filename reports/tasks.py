@@ -34,3 +34,11 @@ def proposal_render_task(proposal_id: int) -> str:
     from reports.proposals import render_proposal
 
     return render_proposal(proposal_id)
+
+
+@shared_task(ignore_result=True, acks_late=True, soft_time_limit=1800, time_limit=1900)
+def kpi_snapshot_task() -> int:
+    """The last month's KPI snapshot of every provider that has none, from ``KPI_SNAPSHOT_DAY`` on. Idempotent."""
+    from reports.snapshots import snapshot_sweep
+
+    return snapshot_sweep()

@@ -3,6 +3,7 @@
 import csv
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpResponse
@@ -13,16 +14,23 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import FormView, TemplateView, View
 
-from accounts.roles import Capability
+from accounts.roles import Capability, Scope
 from fleet.charts import bar_chart_svg, line_chart_svg
 from fleet.money import money_format
 from fleet.tables import Column, csv_cell
 from fleet.tenancy import access_for
 from fleet.views import FilteredListView, PortalMixin
-from reports import kpis, nps, proposals, selectors, services
+from reports import kpis, nps, proposals, selectors, service, services
 from reports.choices import BreakdownGroup, CostCategory, CostSource, CostView, ProposalStatus
-from reports.filters import CostEntryFilterSet, CostRatesFilterSet, ManualCostFilterSet, ProposalFilterSet
+from reports.filters import (
+    AcquisitionSpendFilterSet,
+    CostEntryFilterSet,
+    CostRatesFilterSet,
+    ManualCostFilterSet,
+    ProposalFilterSet,
+)
 from reports.forms import (
+    AcquisitionSpendForm,
     BreakdownForm,
     CostRatesForm,
     KpiRangeForm,
@@ -408,6 +416,64 @@ class ManualCostDeleteView(CostWritersMixin, View):
         return redirect("reports:manual_cost_list")
 
 
+class SpendRecordersMixin(PortalMixin):
+    """The provider's administrators, who record what winning customers cost."""
+
+    required_capability = Capability.RECORD_ACQUISITION_SPEND
+
+    def dispatch(self, request, *args, **kwargs):
+        access = access_for(request.user) if request.user.is_authenticated else None
+        if access is not None and not access.is_provider_staff:
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+
+class AcquisitionSpendListView(FilteredListView):
+    """What the provider spent on winning customers, month by month: the numerator of CAC."""
+
+    required_capability = Capability.VIEW_KPIS
+    selector = staticmethod(selectors.acquisition_spend_list)
+    filterset_class = AcquisitionSpendFilterSet
+    title = _("Acquisition spend")
+    csv_filename = "acquisition-spend"
+    default_sort = "-month"
+    create_url_name = "reports:acquisition_spend_create"
+    create_capability = Capability.RECORD_ACQUISITION_SPEND
+    row_actions_template = "reports/_acquisition_spend_actions.html"
+    columns = (
+        Column("month", _("Month"), "month", sort="month"),
+        Column("description", _("Description"), "description"),
+        Column("amount", _("Amount"), "amount", sort="amount", price=True, currency_path="currency"),
+        Column("currency", _("Currency"), "currency", html=False),
+        Column("created_by", _("Entered by"), "created_by__email", phone=False),
+    )
+
+
+class AcquisitionSpendCreateView(SpendRecordersMixin, FormView):
+    template_name = "portal/form.html"
+    form_class = AcquisitionSpendForm
+    extra_context = {"title": _("Record acquisition spend"), "cancel_url_name": "reports:acquisition_spend_list"}
+
+    def form_valid(self, form):
+        try:
+            services.acquisition_spend_create(by=self.request.user, **form.cleaned_data)
+        except ValidationError as error:
+            _errors_on(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, _("The spend is recorded; CAC counts it in its month."))
+        return redirect("reports:acquisition_spend_list")
+
+
+class AcquisitionSpendDeleteView(SpendRecordersMixin, View):
+    def post(self, request, pk: int):
+        spend = get_object_or_404(selectors.acquisition_spend_list(user=request.user), pk=pk)
+        try:
+            services.acquisition_spend_delete(spend=spend, by=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return redirect("reports:acquisition_spend_list")
+
+
 def _errors_on(form, error: ValidationError, renamed: dict[str, str] | None = None) -> None:
     """A service's errors on the form's fields (``renamed`` maps a service's name to the form's; an asset's go on
     its serial number), the rest on the form as a whole."""
@@ -454,8 +520,8 @@ class NpsView(PortalMixin, TemplateView):
 
     @staticmethod
     def _chart(months):
-        def share(count, month):
-            return 100 * count / month.answers if month.answers else 0
+        def share(count, month):  # a month without answers is a gap in the lines, not 0 %
+            return 100 * count / month.answers if month.answers else None
 
         return line_chart_svg(
             [
@@ -512,9 +578,19 @@ class KpiView(PortalMixin, TemplateView):
         )
         movement = request.GET.get("movement")
         currency = rows[-1].currency if rows else None
+        snapshots = selectors.kpi_snapshot_list(user=request.user).filter(
+            month__gte=form.cleaned_data["month_from"].replace(day=1), month__lte=form.cleaned_data["month_to"]
+        )
         context = self.get_context_data(
             form=form,
             months=rows,
+            snapshots=[
+                (snapshot, currency_code, figures)
+                for snapshot in snapshots.order_by("month")
+                for currency_code, figures in sorted(snapshot.figures.get("currencies", {}).items())
+            ],
+            sees_whole_provider=self.access.policy.scope == Scope.PROVIDER,
+            snapshot_day=settings.KPI_SNAPSHOT_DAY,
             movement=movement if movement in kpis.MOVEMENTS else None,
             movement_label=dict(self.movement_labels()).get(movement, ""),
             movements=[m for m in movements if m.kind == movement],
@@ -542,4 +618,64 @@ class KpiView(PortalMixin, TemplateView):
             x_ticks=[(index, f"{row.month:%Y-%m}") for index, row in enumerate(shown)][:: max(1, len(shown) // 6)],
             value_format=_money_axis(currency),
             empty_text=str(_("No contracted revenue in these months.")),
+        )
+
+
+# --- Service KPIs -------------------------------------------------------------------------------------------------
+
+
+class ServiceKpiView(PortalMixin, TemplateView):
+    """Uptime, MTTR, MTBF, first-time fix, preventive-maintenance compliance and SLA achievement per month, per
+    customer and per contract (with outcome achievement); a customer chosen (or a customer's own users) also see
+    its assets, the least available first."""
+
+    template_name = "reports/service_kpis.html"
+    required_capability = Capability.VIEW_SERVICE_KPIS
+
+    def get(self, request, *args, **kwargs):
+        form = KpiRangeForm(request.GET, user=request.user, today=timezone.localdate())
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form, report=None))
+        first, last = form.cleaned_data["month_from"], form.cleaned_data["month_to"]
+        customer = form.cleaned_data.get("customer")
+        customer_id = customer.pk if customer is not None else None
+        if customer_id is None and not self.access.is_provider_staff:
+            customer_id = self.access.organisation_id
+        report = service.service_report(user=request.user, first=first, last=last, customer_id=customer_id)
+        context = self.get_context_data(
+            form=form,
+            report=report,
+            months=list(zip(report.months, report.by_month, strict=True)),
+            contracts=service.contract_service(user=request.user, first=first, last=last, customer_id=customer_id),
+            assets=(
+                service.asset_service(user=request.user, first=first, last=last, customer_id=customer_id)
+                if customer_id is not None
+                else None
+            ),
+            chart=self._chart(report),
+            repeat_days=service.REPEAT_DAYS,
+            grace_days=service.PM_GRACE_DAYS,
+            query=urlencode({"month_from": f"{first:%Y-%m}", "month_to": f"{last:%Y-%m}"}),
+        )
+        return self.render_to_response(context)
+
+    @staticmethod
+    def _chart(report: service.ServiceReport):
+        def line(name, rate):
+            return (str(name), [(index, rate(figures)) for index, figures in enumerate(report.by_month)])
+
+        months = report.months
+        return line_chart_svg(
+            [
+                line(_("Uptime"), lambda figures: figures.uptime),
+                line(_("Response SLA met"), lambda figures: figures.response_achievement),
+                line(_("Resolution SLA met"), lambda figures: figures.resolution_achievement),
+                line(_("First-time fix"), lambda figures: figures.first_time_fix_rate),
+                line(_("PM on schedule"), lambda figures: figures.pm_compliance),
+            ],
+            x_max=max(len(months) - 1, 1),
+            x_ticks=[(index, f"{month:%Y-%m}") for index, month in enumerate(months)][:: max(1, len(months) // 6)],
+            y_max=100,
+            value_format=lambda value: f"{value:g}%",
+            empty_text=str(_("No service figures in these months.")),
         )

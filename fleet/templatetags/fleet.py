@@ -18,15 +18,24 @@ def index(sequence, position: int):
 
 
 @register.filter
-def money(amount: Decimal | None, currency: str) -> str:
-    """``{{ asset.acquisition_cost|money:asset.currency }}``: the amount in the active locale."""
-    return money_format(amount, currency)
+def money(amount: Decimal | str | None, currency: str) -> str:
+    """``{{ asset.acquisition_cost|money:asset.currency }}``: the amount in the active locale (a decimal string, as
+    JSON keeps amounts, too)."""
+    return money_format(Decimal(amount) if isinstance(amount, str) else amount, currency)
 
 
 @register.filter
 def rate(amount: Decimal | None, currency: str) -> str:
     """``{{ price|rate:currency }}``: a price per unit with the decimals it has (``fleet.money.rate_format``)."""
     return rate_format(amount, currency)
+
+
+@register.filter
+def percent(value: Decimal | str | None) -> str:
+    """``{{ row.uptime|percent }}``: "97.5%" in the active locale (a decimal string too), or a dash without one."""
+    if value is None or value == "":
+        return "–"
+    return f"{formats.number_format(Decimal(value), use_l10n=True)}%"
 
 
 @register.filter

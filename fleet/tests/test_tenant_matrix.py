@@ -115,8 +115,9 @@ from maintenance.models import (
 )
 from reports.choices import CostCategory, CostSource, CostView
 from reports.ledger import build_ledger
-from reports.models import CostEntry, CostRates, ManualCost, NpsResponse, Proposal
+from reports.models import AcquisitionSpend, CostEntry, CostRates, KpiSnapshot, ManualCost, NpsResponse, Proposal
 from reports.proposals import render_proposal
+from reports.snapshots import take_snapshot
 from telemetry import alerts, keys
 from telemetry.choices import AlertRuleKind, Meter, Severity, Supply
 from telemetry.models import Alert, AlertOccurrence, AlertRule, CollectorKey, DiagnosticEvent, Reading
@@ -189,6 +190,8 @@ class World:
     cost_rates_a: CostRates  # customer A's energy price and downtime cost
     manual_cost_a: ManualCost  # a cost of January 2024 entered by hand on asset_a
     nps_response_a: NpsResponse  # customer A's admin's survey answer of a few days ago
+    acquisition_spend_a: AcquisitionSpend  # P1's spend on winning customers in January 2024 (P1's admins only)
+    kpi_snapshot_a: KpiSnapshot  # P1's KPI snapshot of January 2024 (P1's admins only)
     # The ids of world A's child rows that fill the second parameter of nested API paths ("{item_id}": pk).
     child_ids: dict[str, int] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
@@ -225,6 +228,8 @@ class World:
             "cost-rates": {self.cost_rates_a.pk},
             "manual-costs": {self.manual_cost_a.pk},
             "nps-responses": {self.nps_response_a.pk},
+            "acquisition-spend": {self.acquisition_spend_a.pk},
+            "kpi-snapshots": {self.kpi_snapshot_a.pk},
         }[collection]
 
 
@@ -472,6 +477,14 @@ def build_world() -> World:
         customer=customer_a, respondent=a_admin, score=9, comment=f"{MARKER} is well served",
         answered_at=timezone.now() - datetime.timedelta(days=3),
     )  # fmt: skip
+    acquisition_spend_a = AcquisitionSpend.objects.create(
+        provider=p1, month=datetime.date(2024, 1, 1), description=f"{MARKER} trade fair", amount=Decimal(90000),
+        created_by=p1_admin,
+    )  # fmt: skip
+    kpi_snapshot_a = take_snapshot(provider_id=p1.pk, month=datetime.date(2024, 1, 1))
+    KpiSnapshot.objects.filter(pk=kpi_snapshot_a.pk).update(
+        figures={**kpi_snapshot_a.figures, "note": f"{MARKER} as reported"}
+    )
 
     customer_b = CustomerFactory(provider=p1, name="Bravo Logistics KK", code="bravo")
     site_b = SiteFactory(customer=customer_b, name="Bravo Depot")
@@ -523,6 +536,8 @@ def build_world() -> World:
         cost_rates_a=cost_rates_a,
         manual_cost_a=manual_cost_a,
         nps_response_a=nps_response_a,
+        acquisition_spend_a=acquisition_spend_a,
+        kpi_snapshot_a=kpi_snapshot_a,
         child_ids={
             "{item_id}": checklist_item_a.pk,
             "{part_id}": part_a.pk,
@@ -1060,6 +1075,23 @@ API_OPERATIONS: dict[tuple[str, str], ApiProbe] = {
     ("GET", "/api/v1/kpis/mrr/"): ApiProbe(
         REPORT, query=lambda w: {"from": "2024-01", "to": "2024-01"}, capability=Capability.VIEW_KPIS
     ),
+    ("GET", "/api/v1/acquisition-spend/"): ApiProbe(LIST, collection="acquisition-spend"),
+    # Spend names no customer: the probe sends an amount of zero, which those who may record get as a 400.
+    ("POST", "/api/v1/acquisition-spend/"): ApiProbe(
+        CREATE,
+        body=lambda w: {"month": "2024-01", "description": "Probe", "amount": "0"},
+        capability=Capability.RECORD_ACQUISITION_SPEND,
+    ),
+    ("GET", "/api/v1/acquisition-spend/{id}/"): ApiProbe(READ, target="acquisition_spend_a"),
+    ("DELETE", "/api/v1/acquisition-spend/{id}/"): ApiProbe(WRITE, target="acquisition_spend_a"),
+    ("GET", "/api/v1/kpi-snapshots/"): ApiProbe(LIST, collection="kpi-snapshots"),
+    ("GET", "/api/v1/kpi-snapshots/{id}/"): ApiProbe(READ, target="kpi_snapshot_a"),
+    # World A's work orders and contract from 2024 to today, asked by naming world A's customer.
+    ("GET", "/api/v1/kpis/service/"): ApiProbe(
+        REPORT,
+        query=lambda w: {"from": "2024-01", "to": f"{timezone.localdate():%Y-%m}", "customer": w.customer_a.pk},
+        capability=Capability.VIEW_SERVICE_KPIS,
+    ),
     ("GET", "/api/v1/tco/"): ApiProbe(
         REPORT,
         query=lambda w: {"from": "2024-01", "to": "2024-01", "group_by": "customer"},
@@ -1373,6 +1405,7 @@ PORTAL_URLS: dict[str, PortalProbe] = {
     ),
     "reports:cost_rates_delete": PortalProbe("cost_rates_a", methods=("POST",)),
     "reports:manual_cost_delete": PortalProbe("manual_cost_a", methods=("POST",)),
+    "reports:acquisition_spend_delete": PortalProbe("acquisition_spend_a", methods=("POST",)),
     "reports:proposal_regenerate": PortalProbe("proposal_a", methods=("POST",)),
     "contracts:invoice_finalise": PortalProbe("draft_invoice_a", methods=("GET", "POST")),
     "contracts:credit_note_create": PortalProbe(
@@ -1451,6 +1484,9 @@ PORTAL_LISTS: tuple[str, ...] = (
     "reports:nps",
     "reports:nps_answer",
     "reports:kpis",
+    "reports:service_kpis",
+    "reports:acquisition_spend_list",
+    "reports:acquisition_spend_create",
     "reports:manual_cost_list",
     "reports:manual_cost_create",
     # Left out: contracts:payment_import (a bank statement's upload, for staff who bill every customer: no list of

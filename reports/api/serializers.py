@@ -1,6 +1,9 @@
 """API serializers of reports: ledger rows and TCO breakdowns. Amounts are decimal strings with their currency."""
 
+from decimal import Decimal
+
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Organisation
@@ -8,8 +11,9 @@ from assets.api.serializers import ScopedPrimaryKeyRelatedField
 from assets.models import Asset, Site
 from fleet.tenancy import visible
 from reports.choices import BreakdownGroup, CostCategory, CostView
-from reports.models import CostEntry, CostRates, ManualCost, NpsResponse, Proposal
-from reports.selectors import RANGE_INVALID
+from reports.ledger import months_between
+from reports.models import AcquisitionSpend, CostEntry, CostRates, KpiSnapshot, ManualCost, NpsResponse, Proposal
+from reports.selectors import MAX_MONTHS, RANGE_INVALID, RANGE_TOO_LONG
 
 
 class CostEntrySerializer(serializers.ModelSerializer):
@@ -139,6 +143,31 @@ class ManualCostSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_by"]
 
 
+class AcquisitionSpendSerializer(serializers.ModelSerializer):
+    """What the provider spent on winning customers in a month (``month`` as YYYY-MM): the numerator of CAC."""
+
+    month = serializers.DateField(input_formats=["%Y-%m"], format="%Y-%m")
+
+    class Meta:
+        model = AcquisitionSpend
+        fields = ["id", "month", "description", "amount", "currency", "created_by"]
+        read_only_fields = ["id", "created_by"]
+
+
+class KpiSnapshotSerializer(serializers.ModelSerializer):
+    """A closed month's KPIs as reported: ``figures`` holds ``currencies`` (per currency: MRR, movements,
+    customers, churn rate, ARPU, revenue, cost to serve, gross margin, LTV, usage revenue, acquisition spend, CAC),
+    ``nps`` and ``service`` (uptime, MTTR, MTBF, first-time fix, PM compliance, SLA achievement); decimals as
+    strings."""
+
+    month = serializers.DateField(format="%Y-%m")
+
+    class Meta:
+        model = KpiSnapshot
+        fields = ["id", "month", "taken_at", "figures"]
+        read_only_fields = fields
+
+
 class NpsResponseSerializer(serializers.ModelSerializer):
     """A survey answer; a customer's administrator posts ``score`` (0-10) and ``comment`` for their organisation."""
 
@@ -185,6 +214,8 @@ class MonthRangeQuerySerializer(serializers.Serializer):
     def validate(self, attrs):
         if attrs["from"] > attrs["to"]:
             raise serializers.ValidationError({"to": str(RANGE_INVALID)})
+        if months_between(attrs["from"], attrs["to"]) >= MAX_MONTHS:
+            raise serializers.ValidationError({"to": str(RANGE_TOO_LONG % {"months": MAX_MONTHS})})
         return attrs
 
 
@@ -221,3 +252,92 @@ class MovementSerializer(serializers.Serializer):
 class MrrSerializer(serializers.Serializer):
     months = MrrMonthSerializer(many=True)
     movements = MovementSerializer(many=True)
+
+
+# --- Service KPIs ---------------------------------------------------------------------------------------------------
+
+
+def _rate(**kwargs):
+    return serializers.DecimalField(max_digits=7, decimal_places=1, allow_null=True, **kwargs)
+
+
+class ServiceFiguresSerializer(serializers.Serializer):
+    """The service KPIs of one cell with the counts they are computed from (``reports.service``)."""
+
+    uptime = serializers.DecimalField(max_digits=7, decimal_places=2, allow_null=True)
+    covered_hours = serializers.SerializerMethodField()
+    down_hours = serializers.DecimalField(max_digits=14, decimal_places=1)
+    repairs = serializers.IntegerField()
+    mttr_hours = serializers.DecimalField(max_digits=14, decimal_places=1, allow_null=True)
+    failures = serializers.IntegerField()
+    mtbf_hours = serializers.DecimalField(max_digits=14, decimal_places=1, allow_null=True)
+    mcbf_pages = serializers.DecimalField(max_digits=16, decimal_places=0, allow_null=True)
+    fixes = serializers.IntegerField()
+    first_time_fixes = serializers.IntegerField()
+    first_time_fix_rate = _rate()
+    pm_due = serializers.IntegerField()
+    pm_on_schedule = serializers.IntegerField()
+    pm_compliance = _rate()
+    responses = serializers.IntegerField()
+    responses_met = serializers.IntegerField()
+    response_achievement = _rate()
+    resolutions = serializers.IntegerField()
+    resolutions_met = serializers.IntegerField()
+    resolution_achievement = _rate()
+
+    @extend_schema_field(serializers.DecimalField(max_digits=14, decimal_places=1))
+    def get_covered_hours(self, figures) -> str:
+        return str((Decimal(figures.covered_seconds) / 3600).quantize(Decimal("0.1")))
+
+
+class ServiceMonthSerializer(serializers.Serializer):
+    month = serializers.DateField(format="%Y-%m")
+    figures = ServiceFiguresSerializer()
+
+
+class ServiceCustomerSerializer(serializers.Serializer):
+    customer = serializers.IntegerField(source="customer_id")
+    name = serializers.CharField(source="customer_name")
+    uptime_target = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
+    below_target = serializers.BooleanField()
+    figures = ServiceFiguresSerializer()
+
+
+class OutcomeSerializer(serializers.Serializer):
+    component = serializers.IntegerField(source="component_id")
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    meter = serializers.CharField()
+    currency = serializers.CharField()
+    promised = serializers.DecimalField(max_digits=20, decimal_places=3)
+    measured = serializers.DecimalField(max_digits=20, decimal_places=3)
+    achievement = _rate()
+
+
+class ServiceContractSerializer(serializers.Serializer):
+    contract = serializers.IntegerField(source="contract_id")
+    number = serializers.CharField()
+    customer_name = serializers.CharField()
+    sla_achievement = _rate()
+    uptime_target = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
+    months_below_target = serializers.IntegerField(help_text="Asset-months whose uptime fell below the target.")
+    outcomes = OutcomeSerializer(many=True)
+    figures = ServiceFiguresSerializer()
+
+
+class ServiceAssetSerializer(serializers.Serializer):
+    asset = serializers.IntegerField(source="asset_id")
+    label = serializers.CharField()
+    serial_number = serializers.CharField()
+    site_name = serializers.CharField()
+    uptime_target = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
+    below_target = serializers.BooleanField()
+    figures = ServiceFiguresSerializer()
+
+
+class ServiceKpiSerializer(serializers.Serializer):
+    months = ServiceMonthSerializer(many=True)
+    total = ServiceFiguresSerializer()
+    customers = ServiceCustomerSerializer(many=True)
+    contracts = ServiceContractSerializer(many=True)
+    assets = ServiceAssetSerializer(many=True, allow_null=True, help_text="A customer's assets, when one is asked.")

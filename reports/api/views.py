@@ -12,12 +12,14 @@ from accounts.roles import Capability
 from fleet.api.views import TenantReadOnlyViewSet, TenantViewSetMixin
 from fleet.tenancy import access_for
 from maintenance.api.work import FirstRendererNegotiation
-from reports import kpis, nps, services
+from reports import kpis, nps, service, services
 from reports.api.serializers import (
+    AcquisitionSpendSerializer,
     BreakdownQuerySerializer,
     BreakdownSerializer,
     CostEntrySerializer,
     CostRatesSerializer,
+    KpiSnapshotSerializer,
     ManualCostSerializer,
     MonthRangeQuerySerializer,
     MrrSerializer,
@@ -25,13 +27,23 @@ from reports.api.serializers import (
     NpsSummarySerializer,
     ProposalRequestSerializer,
     ProposalSerializer,
+    ServiceKpiSerializer,
 )
-from reports.filters import CostEntryFilterSet, CostRatesFilterSet, ManualCostFilterSet, ProposalFilterSet
-from reports.models import CostEntry, CostRates, ManualCost, NpsResponse, Proposal
+from reports.filters import (
+    AcquisitionSpendFilterSet,
+    CostEntryFilterSet,
+    CostRatesFilterSet,
+    KpiSnapshotFilterSet,
+    ManualCostFilterSet,
+    ProposalFilterSet,
+)
+from reports.models import AcquisitionSpend, CostEntry, CostRates, KpiSnapshot, ManualCost, NpsResponse, Proposal
 from reports.proposals import proposal_regenerate, proposal_request
 from reports.selectors import (
+    acquisition_spend_list,
     cost_entry_list,
     cost_rates_list,
+    kpi_snapshot_list,
     manual_cost_list,
     nps_answers,
     proposal_list,
@@ -188,6 +200,45 @@ class ManualCostViewSet(
         services.manual_cost_delete(cost=instance, by=self.request.user)
 
 
+class AcquisitionSpendViewSet(
+    TenantViewSetMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
+):
+    """The provider's acquisition spend per month (the numerator of CAC): read by its staff who follow KPIs,
+    recorded and deleted by its administrators."""
+
+    queryset = AcquisitionSpend.objects.none()
+    selector = staticmethod(acquisition_spend_list)
+    serializer_class = AcquisitionSpendSerializer
+    filterset_class = AcquisitionSpendFilterSet
+    ordering_fields = ["month", "amount"]
+    ordering = ["-month", "-id"]
+    write_capabilities = {
+        "create": Capability.RECORD_ACQUISITION_SPEND,
+        "destroy": Capability.RECORD_ACQUISITION_SPEND,
+    }
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        spend = services.acquisition_spend_create(by=request.user, **serializer.validated_data)
+        return Response(AcquisitionSpendSerializer(spend).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        services.acquisition_spend_delete(spend=instance, by=self.request.user)
+
+
+class KpiSnapshotViewSet(TenantReadOnlyViewSet):
+    """Each closed month's KPIs for the whole provider, as reported (taken by Celery beat; ``reports.snapshots``);
+    for its staff who follow KPIs across every customer."""
+
+    queryset = KpiSnapshot.objects.none()
+    selector = staticmethod(kpi_snapshot_list)
+    serializer_class = KpiSnapshotSerializer
+    filterset_class = KpiSnapshotFilterSet
+    ordering_fields = ["month"]
+    ordering = ["-month"]
+
+
 class NpsResponseViewSet(TenantViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Survey answers ("How likely are you to recommend us?", 0-10): a customer's administrators answer for their
     organisation, at most once every 90 days; the provider's staff who follow KPIs read their customers'."""
@@ -254,3 +305,41 @@ class MrrView(APIView):
             user=request.user, first=query.validated_data["from"], last=query.validated_data["to"]
         )
         return Response(MrrSerializer({"months": months, "movements": movements}).data)
+
+
+class ServiceKpiView(APIView):
+    """Service KPIs over ``from``..``to`` (YYYY-MM): per month, in total, per customer and per contract (SLA and
+    outcome achievement); with ``customer``, that customer only and its assets. Customers' users get their own
+    organisation's. Definitions in ``reports.service``."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.STR, required=True, description="First month (YYYY-MM)."),
+            OpenApiParameter("to", OpenApiTypes.STR, required=True, description="Last month (YYYY-MM)."),
+            OpenApiParameter("customer", OpenApiTypes.INT),
+        ],
+        responses={200: ServiceKpiSerializer},
+    )
+    def get(self, request):
+        access = access_for(request.user)
+        if access is None or not access.can(Capability.VIEW_SERVICE_KPIS):
+            raise PermissionDenied
+        query = MonthRangeQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        first, last = query.validated_data["from"], query.validated_data["to"]
+        customer_id = query.validated_data.get("customer")
+        if customer_id is None and not access.is_provider_staff:
+            customer_id = access.organisation_id
+        scope = {"user": request.user, "first": first, "last": last, "customer_id": customer_id}
+        report = service.service_report(**scope)
+        data = {
+            "months": [
+                {"month": month, "figures": figures}
+                for month, figures in zip(report.months, report.by_month, strict=True)
+            ],
+            "total": report.total,
+            "customers": report.customers,
+            "contracts": service.contract_service(**scope),
+            "assets": service.asset_service(**scope) if customer_id is not None else None,
+        }
+        return Response(ServiceKpiSerializer(data).data)

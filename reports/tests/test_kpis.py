@@ -4,18 +4,23 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from accounts.choices import Role
-from accounts.tests.factories import CustomerFactory, member
+from accounts.tests.factories import CustomerFactory, ProviderFactory, member
 from assets.tests.factories import AssetFactory
+from contracts.billing import draft_customers, finalise_invoice
 from contracts.choices import ComponentKind, ContractStatus
 from contracts.services import component_add, contract_create, contract_transition, coverage_add
+from contracts.tests.billing_helpers import at, read
+from reports import services
 from reports.kpis import CHURN, CONTRACTION, EXPANSION, NEW, mrr_months
-from reports.models import CostEntry
+from reports.models import AcquisitionSpend, CostEntry
 from telemetry.choices import Meter
 
 JAN, FEB, MAR = datetime.date(2025, 1, 1), datetime.date(2025, 2, 1), datetime.date(2025, 3, 1)
+OCTOBER = datetime.date(2025, 10, 1)
 
 
 def contract(customer, start, *, end=None):
@@ -131,3 +136,89 @@ def test_gross_margin_and_ltv_come_from_the_ledger(provider_admin, history):
     assert (march.revenue, march.cost_to_serve, march.gross_margin, march.ltv) == (
         Decimal(22000), Decimal(5500), Decimal("75.0"), Decimal(24750)
     )  # fmt: skip
+
+
+# --- Usage revenue and CAC ----------------------------------------------------------------------------------------
+
+
+def _metered_customer(provider, name: str, pages: int):
+    """A customer from September 2025 on ¥10,000 a month and mono pages at ¥1 beyond 1,000 with a ¥500 minimum;
+    ``pages`` printed in October, whose invoice is finalised."""
+    customer = CustomerFactory(provider=provider, name=name)
+    asset = AssetFactory(customer=customer)
+    made = contract(customer, datetime.date(2025, 9, 1))
+    fee(made, 10000)
+    fee(made, 1, kind=ComponentKind.METER_CHARGE, meter=Meter.MONO_PAGES, allowance=Decimal(1000),
+        minimum_charge=Decimal(500))  # fmt: skip
+    coverage_add(contract=made, asset=asset, start_date=datetime.date(2025, 9, 1), by=None)
+    for when, value in ((at(2025, 9, 30, 12), 0), (at(2025, 10, 1), 0), (at(2025, 11, 1), pages)):
+        read(asset, when, value)
+    read(asset, at(2025, 11, 2), pages)
+    (drafted,) = draft_customers(customers=[customer], year=2025, month=10)
+    finalise_invoice(invoice_id=drafted.invoices[0].pk, today=datetime.date(2025, 11, 1), deliver=False)
+    return customer
+
+
+def test_usage_revenue_is_what_was_billed_above_the_commitments(provider, provider_admin):
+    _metered_customer(provider, "Heavy", 3000)  # 2,000 beyond the allowance: ¥2,000, of which ¥1,500 above ¥500
+    _metered_customer(provider, "Light", 1100)  # ¥100, topped up to the ¥500 minimum: nothing above it
+
+    (october,) = mrr_months(user=provider_admin, first=OCTOBER, last=OCTOBER)[0]
+
+    assert (october.mrr, october.usage_revenue) == (Decimal(21000), Decimal(1500))
+
+
+def test_cac_is_the_months_acquisition_spend_over_the_customers_won(provider, provider_admin, history):
+    services.acquisition_spend_create(by=provider_admin, month=FEB, description="Trade fair", amount=Decimal(90000))
+    services.acquisition_spend_create(by=provider_admin, month=FEB, description="Trial", amount=Decimal(30000))
+    services.acquisition_spend_create(by=provider_admin, month=MAR, description="Ads", amount=Decimal(5000))
+
+    rows, _movements = mrr_months(user=provider_admin, first=FEB, last=MAR)
+
+    february, march = rows
+    assert (february.customers_new, february.acquisition_spend, february.cac) == (1, Decimal(120000), 120000)
+    assert (march.customers_new, march.acquisition_spend, march.cac) == (0, Decimal(5000), None)  # no one won
+
+
+def test_only_the_providers_admins_record_acquisition_spend(provider, provider_admin):
+    manager = member(provider, Role.ACCOUNT_MANAGER)
+    with pytest.raises(ValidationError):
+        services.acquisition_spend_create(by=manager, month=FEB, description="Lunch", amount=Decimal(100))
+    with pytest.raises(ValidationError) as error:
+        services.acquisition_spend_create(by=provider_admin, month=FEB, description="Ads", amount=Decimal("0.5"))
+    assert "amount" in error.value.message_dict
+    spend = services.acquisition_spend_create(by=provider_admin, month=FEB, description="Ads", amount=Decimal(1))
+    # The spend is the whole provider's: its admins see it, account managers (their customers only) and another
+    # provider do not.
+    assert list(AcquisitionSpend.objects.visible_to(provider_admin)) == [spend]
+    assert not AcquisitionSpend.objects.visible_to(manager).exists()
+    other_admin = member(ProviderFactory(code="other"), Role.PROVIDER_ADMIN, email="admin@other.example")
+    assert not AcquisitionSpend.objects.visible_to(other_admin).exists()
+
+
+def test_acquisition_spend_pages_and_api(client, api_client_for, provider_admin, customer_admin):
+    client.force_login(provider_admin)
+
+    created = client.post(
+        reverse("reports:acquisition_spend_create"),
+        {"month": "2025-02", "description": "Trade fair", "amount": "90000", "currency": "JPY"},
+    )
+    refused = client.post(
+        reverse("reports:acquisition_spend_create"),
+        {"month": "2025-02", "description": "Nothing", "amount": "-1", "currency": "JPY"},
+    )
+
+    assert created.status_code == 302
+    assert refused.status_code == 200 and refused.context["form"].errors["amount"]
+    listing = client.get(reverse("reports:acquisition_spend_list"))
+    assert "Trade fair" in listing.content.decode()
+    api = api_client_for(provider_admin)
+    posted = api.post("/api/v1/acquisition-spend/", {"month": "2025-03", "description": "Ads", "amount": "5000"})
+    assert posted.status_code == 201 and posted.json()["month"] == "2025-03"
+    assert (
+        api.post("/api/v1/acquisition-spend/", {"month": "2025-03", "description": "x", "amount": "0"}).status_code
+        == 400
+    )
+    assert api_client_for(customer_admin).get("/api/v1/acquisition-spend/").json()["results"] == []
+    client.force_login(customer_admin)
+    assert client.get(reverse("reports:acquisition_spend_list")).status_code == 404
