@@ -8,6 +8,9 @@ forklift fleet's demand, in a fixed number of queries; the arithmetic is in ``De
   trucks) against its model's rated monthly volume or duty hours.
 - **Class**: *remove* below ``REMOVE_BELOW`` utilisation; *reallocate* below ``REALLOCATE_BELOW`` (move it where the
   work is); *replace* when it runs above ``REPLACE_ABOVE`` or is at or past its economic life; otherwise *retain*.
+- **Where to reallocate**: to the customer's other site whose assets of the same kind (printers by pages, trucks by
+  key-on hours) that stay run busiest on average, provided that average reaches ``REALLOCATE_TO_ABOVE``; without
+  such a site the asset is only said to be underused where it stands.
 - **Consolidation** (printers): on one site and floor, devices each below ``REALLOCATE_BELOW`` whose combined volume
   fits in the busiest one at no more than ``CONSOLIDATED_TARGET`` of its rating: keep that one, remove the others.
 - **Fleet size** (forklifts and reach trucks): per site and day, concurrent demand is the day's key-on hours of all
@@ -44,6 +47,7 @@ from telemetry.usage import month_bounds, usage_series
 REMOVE_BELOW = Decimal("0.10")
 REALLOCATE_BELOW = Decimal("0.40")
 REPLACE_ABOVE = Decimal("1.10")
+REALLOCATE_TO_ABOVE = Decimal("0.80")
 CONSOLIDATED_TARGET = Decimal("0.80")
 SHIFT_HOURS = Decimal(8)
 DEMAND_PERCENTILE = 95
@@ -180,6 +184,8 @@ class AssetFinding:
     growth: Growth | None = None
     annual_saving: Decimal = Decimal(0)
     investment: Decimal = Decimal(0)
+    reallocate_to: str = ""  # the site it should move to (reallocate only)
+    reallocate_to_utilisation: Decimal | None = None  # that site's average utilisation of its kind
 
 
 @dataclass
@@ -244,6 +250,7 @@ def analyse(*, customer: Organisation, first: datetime.date, last: datetime.date
     analysis = Analysis(customer=customer, first=first, last=last, months=months, currency=currency, findings=findings)
     analysis.consolidations = _consolidate(findings)
     analysis.demand = _truck_demand(customer, findings, assets, first, last)
+    reallocation_targets(findings)
     _savings(analysis)
     analysis.costs_by_category = [
         (row["category"], money_round(row["amount"], currency))
@@ -366,6 +373,27 @@ def _consolidate(findings: list[AssetFinding]) -> list[tuple[str, str, list[str]
         kept.recommendation, kept.reason = RETAIN, "consolidate"
         plans.append((site, floor, [finding.serial_number for finding in removed], kept.serial_number))
     return plans
+
+
+def reallocation_targets(findings: list[AssetFinding]) -> None:
+    """Name the site each asset classed *reallocate* should move to: the busiest other site of its kind (by the
+    average utilisation of the assets staying there) at or above ``REALLOCATE_TO_ABOVE``."""
+    staying: dict[tuple[str, str], list[Decimal]] = defaultdict(list)
+    for finding in findings:
+        if finding.recommendation in (RETAIN, REPLACE) and finding.utilisation is not None:
+            staying[(finding.unit, finding.site)].append(finding.utilisation)
+    busy = {key: (sum(values, Decimal(0)) / len(values)).quantize(Decimal("0.001")) for key, values in staying.items()}
+    for finding in findings:
+        if finding.recommendation != REALLOCATE:
+            continue
+        candidates = [
+            (average, site)
+            for (unit, site), average in busy.items()
+            if unit == finding.unit and site != finding.site and average >= REALLOCATE_TO_ABOVE
+        ]
+        if candidates:
+            average, site = min(candidates, key=lambda candidate: (-candidate[0], candidate[1]))  # busiest; by name
+            finding.reallocate_to, finding.reallocate_to_utilisation = site, average
 
 
 def _truck_demand(customer, findings, assets, first, last) -> list[SiteDemand]:

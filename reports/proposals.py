@@ -16,7 +16,7 @@ from io import BytesIO
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from pypdf import PdfReader
@@ -185,6 +185,11 @@ def _reason(finding: rules.AssetFinding) -> str:
         return gettext("Runs above its rated load")
     if finding.recommendation == rules.REMOVE:
         return gettext("Hardly used")
+    if finding.recommendation == rules.REALLOCATE and finding.reallocate_to:
+        return gettext("Underused where it stands: move it to %(site)s, where its kind runs at %(percent)s%%") % {
+            "site": finding.reallocate_to,
+            "percent": formats.number_format(finding.reallocate_to_utilisation * 100, decimal_pos=0, use_l10n=True),
+        }
     if finding.recommendation == rules.REALLOCATE:
         return gettext("Underused where it stands")
     return ""
@@ -250,6 +255,7 @@ def proposal_context(result: rules.Analysis, *, proposal: Proposal, today: datet
         "thresholds": {
             "remove": int(rules.REMOVE_BELOW * 100),
             "reallocate": int(rules.REALLOCATE_BELOW * 100),
+            "reallocate_to": int(rules.REALLOCATE_TO_ABOVE * 100),
             "replace": int(rules.REPLACE_ABOVE * 100),
             "consolidated": int(rules.CONSOLIDATED_TARGET * 100),
             "shift_hours": rules.SHIFT_HOURS,

@@ -13,12 +13,14 @@ from reports.analysis import (
     REMOVE,
     REPLACE,
     RETAIN,
+    AssetFinding,
     Growth,
     analyse,
     economic_life,
     equivalent_annual_cost,
     fit_growth,
     percentile,
+    reallocation_targets,
     trucks_needed,
     utilisation_class,
 )
@@ -86,6 +88,35 @@ def test_growth_is_fitted_from_monthly_costs_by_age():
 def test_too_few_months_assume_the_default_growth():
     growth = fit_growth({0: Decimal(100), 5: Decimal(300), 7: Decimal(0)})
     assert (growth.fitted, growth.first_year, growth.rate) == (False, Decimal(2400), Decimal("0.15"))
+
+
+def test_an_underused_asset_is_sent_to_the_busiest_site_of_its_kind():
+    def finding(pk, site, unit, utilisation, recommendation):
+        return AssetFinding(
+            asset_id=pk, serial_number=f"S{pk}", model="M", category="mfp", site=site, floor="", age_months=None,
+            unit=unit, monthly_usage=None, rated=None, utilisation=Decimal(utilisation), annual_cost=Decimal(0),
+            currency="JPY", recommendation=recommendation,
+        )  # fmt: skip
+
+    idle = finding(1, "Osaka", "page", "0.25", REALLOCATE)
+    findings = [
+        idle,
+        finding(2, "Tokyo", "page", "0.95", RETAIN),  # Tokyo's printers: 0.95 and 0.75, 85 % on average
+        finding(3, "Tokyo", "page", "0.75", RETAIN),
+        finding(4, "Nagoya", "page", "0.82", RETAIN),  # busy enough, but less than Tokyo
+        finding(5, "Sapporo", "page", "1.50", REMOVE),  # leaving: not counted
+        finding(6, "Sendai", "hour", "1.20", REPLACE),  # trucks are another kind
+        finding(7, "Kobe", "page", "0.50", RETAIN),
+    ]
+    truck = finding(8, "Kobe", "hour", "0.20", REALLOCATE)  # a truck goes where the trucks work hardest
+
+    reallocation_targets([*findings, truck])
+
+    assert (idle.reallocate_to, idle.reallocate_to_utilisation) == ("Tokyo", Decimal("0.850"))
+    assert (truck.reallocate_to, truck.reallocate_to_utilisation) == ("Sendai", Decimal("1.200"))
+    quiet = finding(9, "Kobe", "page", "0.30", REALLOCATE)
+    reallocation_targets([quiet, finding(10, "Nara", "page", "0.79", RETAIN)])
+    assert quiet.reallocate_to == ""  # no other site runs at 80 %
 
 
 # --- A crafted customer ----------------------------------------------------------------------------------------
