@@ -275,6 +275,7 @@ def _lease_contract(customer: Organisation, by: User | None, today: datetime.dat
                 "name": "AGV ピッキング成果報酬（1ピックあたり）",
                 "meter": Meter.PICKS,
                 "amount": Decimal(3),
+                "outcome_target": Decimal(110_000),  # picks a month the AGVs are to deliver
             },
         ],
         by,
@@ -358,7 +359,12 @@ def _subscription_contract(customer: Organisation, by: User | None, today: datet
         contract,
         [
             {"kind": ComponentKind.FIXED_FEE, "name": "Flat-rate fleet subscription", "amount": Decimal(1_280_000)},
-            {"kind": ComponentKind.SAVING_SHARE, "name": "Share of the saving", "share_percent": Decimal(30)},
+            {
+                "kind": ComponentKind.SAVING_SHARE,
+                "name": "Share of the saving",
+                "share_percent": Decimal(30),
+                "outcome_target": Decimal(350_000),  # the saving a month promised against the former cost
+            },
         ],
         by,
     )

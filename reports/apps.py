@@ -10,8 +10,10 @@ class ReportsConfig(AppConfig):
 
     def ready(self) -> None:
         from fleet.demo import register_demo_step
-        from reports.demo import seed_ledger, seed_nps, seed_proposals
+        from reports.demo import seed_acquisition_spend, seed_kpi_snapshots, seed_ledger, seed_nps, seed_proposals
 
         register_demo_step("ledger", seed_ledger, order=70)
         register_demo_step("proposals", seed_proposals, order=72)
         register_demo_step("nps", seed_nps, order=74)
+        register_demo_step("acquisition_spend", seed_acquisition_spend, order=76)
+        register_demo_step("kpi_snapshots", seed_kpi_snapshots, order=78)

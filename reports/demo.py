@@ -1,4 +1,5 @@
-"""Demo data of reports: the provider's cost rates and twelve months of cost ledger for every demo customer."""
+"""Demo data of reports: the provider's cost rates and twelve months of cost ledger for every demo customer,
+proposals, a year of survey answers, the provider's acquisition spend and the KPI snapshots of the closed months."""
 
 import datetime
 from decimal import Decimal
@@ -9,9 +10,11 @@ from accounts.choices import Role
 from accounts.demo import PROVIDER_CODE
 from accounts.models import Membership, Organisation
 from fleet.demo import DemoContext
+from maintenance.plans import add_months
 from reports.ledger import build_ledgers, months_back, sweep_customer_ids
-from reports.models import CostEntry, CostRates, ManualCost, NpsResponse, Proposal
+from reports.models import AcquisitionSpend, CostEntry, CostRates, KpiSnapshot, ManualCost, NpsResponse, Proposal
 from reports.proposals import proposal_request
+from reports.snapshots import take_snapshot
 
 DEMO_LEDGER_MONTHS = 13  # the twelve invoiced months and the current one
 ENERGY_PRICE_PER_KWH = Decimal("31.0000")  # a Japanese business tariff, yen per kWh
@@ -95,3 +98,39 @@ def seed_nps(context: DemoContext) -> None:
     ]
     NpsResponse.objects.bulk_create(answers)
     context.log(f"nps: {len(answers)} answers")
+
+
+# What the provider spends on winning customers (marketing every month; a trade fair and a trial in the months given,
+# as months ago), over the months since the first demo contract was signed.
+ACQUISITION_SPEND_MONTHS = 15
+MONTHLY_SPEND = ("Web advertising and lead generation", Decimal(180_000))
+EVENT_SPEND = {14: ("Logistics trade fair booth", Decimal(650_000)), 10: ("On-site trial of an AGV", Decimal(420_000))}
+SNAPSHOT_MONTHS = 12
+
+
+def seed_acquisition_spend(context: DemoContext) -> None:
+    """The provider's acquisition spend of the last fifteen months (the numerator of CAC). Kept when present."""
+    provider = Organisation.objects.filter(code=PROVIDER_CODE).first()
+    if provider is None or AcquisitionSpend.objects.filter(provider=provider).exists():
+        return
+    this_month = context.today.replace(day=1)
+    rows = []
+    for months_ago in range(ACQUISITION_SPEND_MONTHS - 1, -1, -1):
+        month = add_months(this_month, -months_ago)
+        for description, amount in [MONTHLY_SPEND, *([EVENT_SPEND[months_ago]] if months_ago in EVENT_SPEND else [])]:
+            rows.append(AcquisitionSpend(provider=provider, month=month, description=description, amount=amount))
+    AcquisitionSpend.objects.bulk_create(rows)
+    context.log(f"acquisition spend: {len(rows)} entries over {ACQUISITION_SPEND_MONTHS} months")
+
+
+def seed_kpi_snapshots(context: DemoContext) -> None:
+    """The KPI snapshots of the twelve closed months, as the daily task would have taken them. A month that has one
+    keeps it."""
+    provider = Organisation.objects.filter(code=PROVIDER_CODE).first()
+    if provider is None:
+        return
+    this_month = context.today.replace(day=1)
+    taken = 0
+    for months_ago in range(SNAPSHOT_MONTHS, 0, -1):
+        taken += take_snapshot(provider_id=provider.pk, month=add_months(this_month, -months_ago)) is not None
+    context.log(f"kpi snapshots: {taken} taken, {KpiSnapshot.objects.filter(provider=provider).count()} in all")

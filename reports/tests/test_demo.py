@@ -55,6 +55,15 @@ def test_the_demo_ledger_tco_and_proposals(settings, tmp_path, client, django_ca
     assert kpis.status_code == 200 and kpis.context["months"] and kpis.context["months"][-1].mrr > 0
     nps = client.get(reverse("reports:nps"))
     assert nps.context["total"].answers > 0 and nps.context["total"].nps is not None
+    # ... the snapshots of the closed months among the twelve shown, usage revenue and acquisition spend beside MRR ...
+    assert len(kpis.context["snapshots"]) == 11
+    assert kpis.context["months"][-2].usage_revenue > 0 and kpis.context["months"][-2].acquisition_spend > 0
+    # ... and the service KPIs: uptime, SLA achievement per contract, the outcome contracts' achievement.
+    service = client.get(reverse("reports:service_kpis"))
+    assert service.status_code == 200 and service.context["report"].total.uptime is not None
+    outcomes = [outcome for row in service.context["contracts"] for outcome in row.outcomes]
+    assert {outcome.kind for outcome in outcomes} == {"outcome_charge", "saving_share"}
+    assert all(outcome.achievement > 0 for outcome in outcomes)
 
     # A customer admin sees their own TCO, not the cost to serve, and no proposals.
     admin = User.objects.get(email="admin@towa-shoji.example")
