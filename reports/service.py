@@ -228,7 +228,8 @@ class _Calendar:
         self.bounds = [self.midnight(month) for month in [*months, add_months(months[-1], 1)]]
 
     def midnight(self, day: datetime.date) -> datetime.datetime:
-        return datetime.datetime(day.year, day.month, day.day, tzinfo=self.zone)
+        """Local midnight of ``day`` as a UTC instant (differences of instants in one zone would be wall time)."""
+        return datetime.datetime(day.year, day.month, day.day, tzinfo=self.zone).astimezone(datetime.UTC)
 
     def index(self, instant: datetime.datetime | None) -> int | None:
         """The month ``instant`` falls in, or None outside the months."""

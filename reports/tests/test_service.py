@@ -307,3 +307,16 @@ def test_the_api_gives_the_figures_and_refuses_a_bad_range(provider_admin, custo
     assert api.get(url, {"from": "2025-03", "to": "2025-02"}).status_code == 400
     too_long = api.get(url, {"from": "2020-01", "to": "2025-03"})
     assert too_long.status_code == 400 and "to" in too_long.json()
+
+
+def test_a_month_that_changes_to_summer_time_has_its_true_length(provider, provider_admin):
+    """Berlin moves its clocks forward on 30 March 2025: March has 743 hours there."""
+    customer = CustomerFactory(provider=provider, name="Berlin GmbH", time_zone="Europe/Berlin")
+    asset = AssetFactory(customer=customer, site=SiteFactory(customer=customer))
+    made = contract_create(customer=customer, title="Fleet", start_date=datetime.date(2025, 1, 1), by=None)
+    coverage_add(contract=made, asset=asset, start_date=MAR, by=None)
+    contract_transition(contract=made, to=ContractStatus.ACTIVE, by=None)
+
+    report = service_report(user=provider_admin, first=MAR, last=MAR, now=NOW)
+
+    assert report.total.covered_seconds == 743 * 3600
