@@ -264,20 +264,10 @@ class ManualCostQuerySet(TenantQuerySet):
         return super().visible_to(user)
 
 
-class ManualCost(TimeStampedModel):
-    """A cost of the customer's equipment that no source records (an outside repair, insurance, paper), entered by
-    hand for a month; the ledger carries it as *other costs* on its asset or site."""
+class MonthAmount(TimeStampedModel):
+    """An amount entered by hand for a month: what it was, how much, in which currency, and who entered it."""
 
-    customer = models.ForeignKey(
-        "accounts.Organisation", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="+"
-    )
     month = models.DateField(_("month"), help_text=_("The first day of the month."))
-    site = models.ForeignKey(
-        "assets.Site", verbose_name=_("site"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    asset = models.ForeignKey(
-        "assets.Asset", verbose_name=_("asset"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
     description = models.CharField(_("description"), max_length=200)
     amount = models.DecimalField(_("amount"), max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES)
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, default=Currency.JPY)
@@ -285,6 +275,27 @@ class ManualCost(TimeStampedModel):
         "accounts.User", verbose_name=_("entered by"), null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )  # fmt: skip
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.description}"
+
+
+class ManualCost(MonthAmount):
+    """A cost of the customer's equipment that no source records (an outside repair, insurance, paper), entered by
+    hand for a month; the ledger carries it as *other costs* on its asset or site."""
+
+    customer = models.ForeignKey(
+        "accounts.Organisation", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="+"
+    )
+    site = models.ForeignKey(
+        "assets.Site", verbose_name=_("site"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    asset = models.ForeignKey(
+        "assets.Asset", verbose_name=_("asset"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
 
     objects = ManualCostQuerySet.as_manager()
 
@@ -297,9 +308,6 @@ class ManualCost(TimeStampedModel):
             models.CheckConstraint(condition=~Q(amount=0), name="%(app_label)s_%(class)s_not_zero"),
         ]
         indexes = [models.Index(fields=["customer", "month"], name="reports_manual_customer_month")]
-
-    def __str__(self) -> str:
-        return f"{self.month:%Y-%m} {self.description}"
 
 
 class NpsResponseQuerySet(TenantQuerySet):
@@ -358,21 +366,13 @@ class ProviderFiguresQuerySet(models.QuerySet):
         return self.filter(provider_id=access.provider_id)
 
 
-class AcquisitionSpend(TimeStampedModel):
+class AcquisitionSpend(MonthAmount):
     """What the provider spent in a month on winning customers (sales, marketing, proposals, trials): the numerator
     of CAC, which divides the month's spend by the customers won in it (``reports.kpis``)."""
 
     provider = models.ForeignKey(
         "accounts.Organisation", verbose_name=_("provider"), on_delete=models.CASCADE, related_name="+"
     )
-    month = models.DateField(_("month"), help_text=_("The first day of the month."))
-    description = models.CharField(_("description"), max_length=200)
-    amount = models.DecimalField(_("amount"), max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES)
-    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, default=Currency.JPY)
-    created_by = models.ForeignKey(
-        "accounts.User", verbose_name=_("entered by"), null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+",
-    )  # fmt: skip
 
     objects = ProviderFiguresQuerySet.as_manager()
 
@@ -385,9 +385,6 @@ class AcquisitionSpend(TimeStampedModel):
             models.CheckConstraint(condition=Q(amount__gt=0), name="%(app_label)s_%(class)s_positive"),
         ]
         indexes = [models.Index(fields=["provider", "month"], name="reports_spend_provider_month")]
-
-    def __str__(self) -> str:
-        return f"{self.month:%Y-%m} {self.description}"
 
 
 class KpiSnapshot(models.Model):

@@ -147,9 +147,9 @@ class ServiceFigures:
 
 
 @dataclass
-class CustomerFigures:
-    customer_id: int
-    customer_name: str
+class _Targeted:
+    """Figures with the uptime their service level promises."""
+
     figures: ServiceFigures
     uptime_target: Decimal | None
 
@@ -160,18 +160,17 @@ class CustomerFigures:
 
 
 @dataclass
-class AssetFigures:
+class CustomerFigures(_Targeted):
+    customer_id: int
+    customer_name: str
+
+
+@dataclass
+class AssetFigures(_Targeted):
     asset_id: int
     label: str
     serial_number: str
     site_name: str
-    figures: ServiceFigures
-    uptime_target: Decimal | None
-
-    @property
-    def below_target(self) -> bool:
-        uptime = self.figures.uptime
-        return uptime is not None and self.uptime_target is not None and uptime < self.uptime_target
 
 
 @dataclass

@@ -295,12 +295,17 @@ class ServiceMonthSerializer(serializers.Serializer):
     figures = ServiceFiguresSerializer()
 
 
-class ServiceCustomerSerializer(serializers.Serializer):
-    customer = serializers.IntegerField(source="customer_id")
-    name = serializers.CharField(source="customer_name")
+class TargetedSerializer(serializers.Serializer):
+    """Service figures with the uptime the service level promises."""
+
     uptime_target = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
     below_target = serializers.BooleanField()
     figures = ServiceFiguresSerializer()
+
+
+class ServiceCustomerSerializer(TargetedSerializer):
+    customer = serializers.IntegerField(source="customer_id")
+    name = serializers.CharField(source="customer_name")
 
 
 class OutcomeSerializer(serializers.Serializer):
@@ -325,14 +330,11 @@ class ServiceContractSerializer(serializers.Serializer):
     figures = ServiceFiguresSerializer()
 
 
-class ServiceAssetSerializer(serializers.Serializer):
+class ServiceAssetSerializer(TargetedSerializer):
     asset = serializers.IntegerField(source="asset_id")
     label = serializers.CharField()
     serial_number = serializers.CharField()
     site_name = serializers.CharField()
-    uptime_target = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
-    below_target = serializers.BooleanField()
-    figures = ServiceFiguresSerializer()
 
 
 class ServiceKpiSerializer(serializers.Serializer):

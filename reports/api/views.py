@@ -1,5 +1,8 @@
 """API views of reports: the cost ledger's rows and TCO breakdowns (what the TCO page shows)."""
 
+import datetime
+from collections.abc import Callable
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -153,9 +156,24 @@ class ProposalViewSet(TenantViewSetMixin, mixins.CreateModelMixin, viewsets.Read
         return proposal_pdf_response(self.get_object())
 
 
-class CostRatesViewSet(
-    TenantViewSetMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
-):
+class ServiceWritesMixin(mixins.CreateModelMixin, mixins.DestroyModelMixin):
+    """Creates and deletes through the app's services, which check who may and answer a ValidationError (a 400 with
+    field messages): ``create_service(by=user, **validated)`` returns the row, ``delete_service(row, by=user)``."""
+
+    create_service: Callable
+    delete_service: Callable
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row = self.create_service(by=request.user, **serializer.validated_data)
+        return Response(self.get_serializer(row).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        self.delete_service(instance, by=self.request.user)
+
+
+class CostRatesViewSet(ServiceWritesMixin, TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """The energy prices and downtime costs the ledger prices at (the provider's default, a customer's, a site's).
     Provider admins and account managers write them; posting a scope's rates replaces that scope's."""
 
@@ -166,20 +184,11 @@ class CostRatesViewSet(
     ordering_fields = ["customer__name", "updated_at"]
     ordering = ["customer__name", "id"]
     write_capabilities = {"create": Capability.MANAGE_CONTRACTS, "destroy": Capability.MANAGE_CONTRACTS}
-
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        rates = services.cost_rates_save(by=request.user, **serializer.validated_data)
-        return Response(CostRatesSerializer(rates).data, status=status.HTTP_201_CREATED)
-
-    def perform_destroy(self, instance):
-        services.cost_rates_delete(rates=instance, by=self.request.user)
+    create_service = staticmethod(services.cost_rates_save)
+    delete_service = staticmethod(lambda instance, by: services.cost_rates_delete(rates=instance, by=by))
 
 
-class ManualCostViewSet(
-    TenantViewSetMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
-):
+class ManualCostViewSet(ServiceWritesMixin, TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Costs entered by hand (the ledger's other costs); provider admins and account managers enter and delete them."""
 
     queryset = ManualCost.objects.none()
@@ -189,20 +198,11 @@ class ManualCostViewSet(
     ordering_fields = ["month", "amount"]
     ordering = ["-month", "-id"]
     write_capabilities = {"create": Capability.MANAGE_CONTRACTS, "destroy": Capability.MANAGE_CONTRACTS}
-
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        cost = services.manual_cost_create(by=request.user, **serializer.validated_data)
-        return Response(ManualCostSerializer(cost).data, status=status.HTTP_201_CREATED)
-
-    def perform_destroy(self, instance):
-        services.manual_cost_delete(cost=instance, by=self.request.user)
+    create_service = staticmethod(services.manual_cost_create)
+    delete_service = staticmethod(lambda instance, by: services.manual_cost_delete(cost=instance, by=by))
 
 
-class AcquisitionSpendViewSet(
-    TenantViewSetMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
-):
+class AcquisitionSpendViewSet(ServiceWritesMixin, TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """The provider's acquisition spend per month (the numerator of CAC): read by its staff who follow KPIs,
     recorded and deleted by its administrators."""
 
@@ -216,15 +216,8 @@ class AcquisitionSpendViewSet(
         "create": Capability.RECORD_ACQUISITION_SPEND,
         "destroy": Capability.RECORD_ACQUISITION_SPEND,
     }
-
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        spend = services.acquisition_spend_create(by=request.user, **serializer.validated_data)
-        return Response(AcquisitionSpendSerializer(spend).data, status=status.HTTP_201_CREATED)
-
-    def perform_destroy(self, instance):
-        services.acquisition_spend_delete(spend=instance, by=self.request.user)
+    create_service = staticmethod(services.acquisition_spend_create)
+    delete_service = staticmethod(lambda instance, by: services.acquisition_spend_delete(spend=instance, by=by))
 
 
 class KpiSnapshotViewSet(TenantReadOnlyViewSet):
@@ -257,77 +250,68 @@ class NpsResponseViewSet(TenantViewSetMixin, mixins.CreateModelMixin, viewsets.R
         return Response(NpsResponseSerializer(answer).data, status=status.HTTP_201_CREATED)
 
 
-class NpsSummaryView(APIView):
-    """NPS per month over ``from``..``to`` (YYYY-MM), the range's total and each customer's; for the provider's staff
-    who follow KPIs (provider admins, account managers for their customers)."""
+MONTH_RANGE_PARAMETERS = [
+    OpenApiParameter("from", OpenApiTypes.STR, required=True, description="First month (YYYY-MM)."),
+    OpenApiParameter("to", OpenApiTypes.STR, required=True, description="Last month (YYYY-MM)."),
+]
+CUSTOMER_PARAMETER = OpenApiParameter("customer", OpenApiTypes.INT)
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("from", OpenApiTypes.STR, required=True, description="First month (YYYY-MM)."),
-            OpenApiParameter("to", OpenApiTypes.STR, required=True, description="Last month (YYYY-MM)."),
-            OpenApiParameter("customer", OpenApiTypes.INT),
-        ],
-        responses={200: NpsSummarySerializer},
-    )
-    def get(self, request):
+
+class MonthRangeView(APIView):
+    """A report over ``from``..``to`` (YYYY-MM) for the roles with ``capability``: 403 for the others, 400 with field
+    messages for a bad range."""
+
+    capability: Capability
+
+    def month_range(self, request) -> tuple[datetime.date, datetime.date, int | None]:
+        """(first, last, customer or None) of the query, once the caller may see the report."""
         access = access_for(request.user)
-        if access is None or not access.can(Capability.VIEW_KPIS):
+        if access is None or not access.can(self.capability):
             raise PermissionDenied
         query = MonthRangeQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        first, last = query.validated_data["from"], query.validated_data["to"]
-        months, total = nps.nps_by_month(
-            user=request.user, first=first, last=last, customer_id=query.validated_data.get("customer")
-        )
+        return query.validated_data["from"], query.validated_data["to"], query.validated_data.get("customer")
+
+
+class NpsSummaryView(MonthRangeView):
+    """NPS per month over ``from``..``to`` (YYYY-MM), the range's total and each customer's; for the provider's staff
+    who follow KPIs (provider admins, account managers for their customers)."""
+
+    capability = Capability.VIEW_KPIS
+
+    @extend_schema(parameters=[*MONTH_RANGE_PARAMETERS, CUSTOMER_PARAMETER], responses={200: NpsSummarySerializer})
+    def get(self, request):
+        first, last, customer_id = self.month_range(request)
+        months, total = nps.nps_by_month(user=request.user, first=first, last=last, customer_id=customer_id)
         customers = nps.nps_by_customer(user=request.user, first=first, last=last)
         return Response(NpsSummarySerializer({"months": months, "total": total, "customers": customers}).data)
 
 
-class MrrView(APIView):
+class MrrView(MonthRangeView):
     """MRR per month and currency over ``from``..``to`` (YYYY-MM) with its movements (new, expansion, contraction,
-    churn), customer counts, churn rate and ARPU, and each customer's movement; for the provider's staff who follow
-    KPIs."""
+    churn), customer counts, churn rate, ARPU, gross margin, LTV, usage revenue, acquisition spend and CAC, and each
+    customer's movement; for the provider's staff who follow KPIs."""
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("from", OpenApiTypes.STR, required=True, description="First month (YYYY-MM)."),
-            OpenApiParameter("to", OpenApiTypes.STR, required=True, description="Last month (YYYY-MM)."),
-        ],
-        responses={200: MrrSerializer},
-    )
+    capability = Capability.VIEW_KPIS
+
+    @extend_schema(parameters=MONTH_RANGE_PARAMETERS, responses={200: MrrSerializer})
     def get(self, request):
-        access = access_for(request.user)
-        if access is None or not access.can(Capability.VIEW_KPIS):
-            raise PermissionDenied
-        query = MonthRangeQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        months, movements = kpis.mrr_months(
-            user=request.user, first=query.validated_data["from"], last=query.validated_data["to"]
-        )
+        first, last, _customer_id = self.month_range(request)
+        months, movements = kpis.mrr_months(user=request.user, first=first, last=last)
         return Response(MrrSerializer({"months": months, "movements": movements}).data)
 
 
-class ServiceKpiView(APIView):
+class ServiceKpiView(MonthRangeView):
     """Service KPIs over ``from``..``to`` (YYYY-MM): per month, in total, per customer and per contract (SLA and
     outcome achievement); with ``customer``, that customer only and its assets. Customers' users get their own
     organisation's. Definitions in ``reports.service``."""
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("from", OpenApiTypes.STR, required=True, description="First month (YYYY-MM)."),
-            OpenApiParameter("to", OpenApiTypes.STR, required=True, description="Last month (YYYY-MM)."),
-            OpenApiParameter("customer", OpenApiTypes.INT),
-        ],
-        responses={200: ServiceKpiSerializer},
-    )
+    capability = Capability.VIEW_SERVICE_KPIS
+
+    @extend_schema(parameters=[*MONTH_RANGE_PARAMETERS, CUSTOMER_PARAMETER], responses={200: ServiceKpiSerializer})
     def get(self, request):
+        first, last, customer_id = self.month_range(request)
         access = access_for(request.user)
-        if access is None or not access.can(Capability.VIEW_SERVICE_KPIS):
-            raise PermissionDenied
-        query = MonthRangeQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        first, last = query.validated_data["from"], query.validated_data["to"]
-        customer_id = query.validated_data.get("customer")
         if customer_id is None and not access.is_provider_staff:
             customer_id = access.organisation_id
         scope = {"user": request.user, "first": first, "last": last, "customer_id": customer_id}
