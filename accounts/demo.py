@@ -84,6 +84,20 @@ CUSTOMERS: dict[str, dict] = {
         "address_line2": "",
         "country": "JP",
     },
+    # A design studio that tried a managed-print pilot for six months and left: the demo's churned customer.
+    "sakura-design": {
+        "name": "さくらデザイン株式会社",
+        "language": "ja",
+        "time_zone": "Asia/Tokyo",
+        "currency": "JPY",
+        "tax_registration_number": "T" + corporate_number("011001099871"),
+        "postal_code": "150-0001",
+        "region": "東京都",
+        "city": "渋谷区",
+        "address_line1": "神宮前5-10-1",
+        "address_line2": "",
+        "country": "JP",
+    },
 }
 MANAGED_CUSTOMERS = ("towa-shoji", "minato-logistics")
 
@@ -147,7 +161,7 @@ def _user_ensure(*, organisation: Organisation, role: Role, email: str, last_nam
 
 
 def seed_accounts(context: DemoContext) -> None:
-    """The provider, three customers and a user of every role (customer roles in every customer)."""
+    """The provider, its customers and a user of every role (customer roles in every customer with users)."""
     provider = provider_ensure()
     organisations = {PROVIDER_CODE: provider}
     for code, fields in CUSTOMERS.items():

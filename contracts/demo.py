@@ -57,11 +57,13 @@ from maintenance.models import WorkOrder
 from maintenance.services import service_level_for
 from telemetry.choices import Meter
 
-OFFICE, LOGISTICS, MIXED = "towa-shoji", "minato-logistics", "nordwerk-japan"
+OFFICE, LOGISTICS, MIXED, PILOT = "towa-shoji", "minato-logistics", "nordwerk-japan", "sakura-design"
 
 PRINT_TITLE = "マネージドプリントサービス契約"
 LEASE_TITLE = "フルメンテナンスリース契約（フォークリフト・AGV）"
 SUBSCRIPTION_TITLE = "Flat-rate fleet subscription"
+PILOT_TITLE = "マネージドプリント導入検証（パイロット）"
+PILOT_STARTED, PILOT_ENDED = 8, 3  # months ago: won eight months ago, gone at the end of the month three months ago
 EARLIER_TITLE = "Maintenance agreement (per asset)"
 
 PRINT_CATEGORIES = (AssetCategory.MFP, AssetCategory.PRINTER)
@@ -372,6 +374,31 @@ def _subscription_contract(customer: Organisation, by: User | None, today: datet
     return contract_transition(contract=contract, to=ContractStatus.ACTIVE, by=by)
 
 
+# --- さくらデザイン: a pilot that did not continue ------------------------------------------------------------------
+
+
+def _pilot_contract(customer: Organisation, by: User | None, today: datetime.date) -> Contract:
+    """A flat-fee print-management pilot of six months (the studio's own printers, not tracked), then ended: a
+    customer won and lost inside the demo's year (new MRR, then churn)."""
+    start = _start(today, PILOT_STARTED)
+    until = _start(today, PILOT_ENDED - 1) - datetime.timedelta(days=1)
+    contract = contract_create(
+        customer=customer,
+        title=PILOT_TITLE,
+        start_date=start,
+        by=by,
+        billing_day=1,
+        payment_terms_days=30,
+        auto_renew=False,
+        notice_days=30,
+        notes="導入検証の後、継続なし。",
+    )
+    fee = {"kind": ComponentKind.FIXED_FEE, "name": "導入検証サービス料（月額）", "amount": Decimal(180_000)}
+    _components(contract, [fee], by)
+    contract = contract_transition(contract=contract, to=ContractStatus.ACTIVE, by=by)
+    return contract_transition(contract=contract, to=ContractStatus.ENDED, by=by, end_date=until)
+
+
 # --- The step ---------------------------------------------------------------------------------------------------
 
 
@@ -379,6 +406,7 @@ PLANS = {
     OFFICE: ((PRINT_TITLE, _print_contract),),
     LOGISTICS: ((LEASE_TITLE, _lease_contract),),
     MIXED: ((EARLIER_TITLE, _earlier_contract), (SUBSCRIPTION_TITLE, _subscription_contract)),
+    PILOT: ((PILOT_TITLE, _pilot_contract),),
 }
 
 

@@ -40,6 +40,8 @@ def seed_ledger(context: DemoContext) -> None:
     for customer in Organisation.objects.filter(pk__in=customer_ids).order_by("pk"):
         # The customer's own insurance of its equipment: a cost no source records, entered by hand each month.
         premium = INSURANCE_PER_ASSET * customer.assets.count()
+        if not premium:  # no equipment of its own to insure
+            continue
         for year, month in months:
             ManualCost.objects.get_or_create(
                 customer=customer,
@@ -104,7 +106,10 @@ def seed_nps(context: DemoContext) -> None:
 # as months ago), over the months since the first demo contract was signed.
 ACQUISITION_SPEND_MONTHS = 15
 MONTHLY_SPEND = ("Web advertising and lead generation", Decimal(180_000))
-EVENT_SPEND = {14: ("Logistics trade fair booth", Decimal(650_000)), 10: ("On-site trial of an AGV", Decimal(420_000))}
+EVENT_SPEND = {
+    14: ("Logistics trade fair booth", Decimal(650_000)),
+    8: ("Print pilot proposal and set-up", Decimal(420_000)),
+}
 SNAPSHOT_MONTHS = 12
 
 

@@ -182,7 +182,12 @@ def test_seed_contracts_on_the_demo_database_creates_each_customers_contracts_on
     }
     assert per_customer == {towa: 1, minato: 1, nordwerk: 2}
     assert set(PriceComponent.objects.values_list("kind", flat=True)) == set(ComponentKind.values)
-    for contract in Contract.objects.all():
+    # The pilot of the customer that left covered none of its printers: a flat fee, ended.
+    pilot = Contract.objects.get(customer__code="sakura-design")
+    assert (pilot.status, pilot.coverage.count(), pilot.components.get().kind) == (
+        ContractStatus.ENDED, 0, ComponentKind.FIXED_FEE
+    )  # fmt: skip
+    for contract in Contract.objects.exclude(pk=pilot.pk):
         coverage = list(contract.coverage.select_related("asset"))
         assert coverage and all(link.asset.customer_id == contract.customer_id for link in coverage)
         assert all(link.start_date >= _joins(link.asset, contract.start_date) for link in coverage)
@@ -197,10 +202,10 @@ def test_seed_contracts_on_the_demo_database_creates_each_customers_contracts_on
         manager.pk
     }
     assert set(AuditEntry.objects.filter(contract__customer=nordwerk).values_list("by", flat=True)) == {admin.pk}
-    assert len(lines) == 3 and all(line.startswith("contracts: ") and "created" in line for line in lines)
+    assert len(lines) == 4 and all(line.startswith("contracts: ") and "created" in line for line in lines)
 
     before = _counts()
     again: list[str] = []
     seed_contracts(DemoContext(today=today, log=again.append))
     assert _counts() == before
-    assert len(again) == 3 and all("kept" in line and "created" not in line for line in again)
+    assert len(again) == 4 and all("kept" in line and "created" not in line for line in again)
