@@ -17,6 +17,10 @@ bulk (service fees, energy and depreciation on every asset, labour on one in fou
 3. The plain document: a 2,000-row table in ``templates/pdf/base.html`` (the same fonts and styles) rendered by
    ``fleet.pdf.render_pdf``; ``per_page_vs_plain`` is the proposal's seconds per page over the plain document's
    (target: at most 1.5).
+4. The service KPIs (``reports.service``) of the customer over the months, as its account manager, with every asset
+   under one contract and two corrective work orders with down intervals for every other asset (written in bulk):
+   the report by month and customer, per contract, and per asset; the median of ``--runs`` runs each (printed,
+   no target in the issue).
 
 The last line reads ``tco_ms=... proposal_pages=... proposal_s=... per_page_vs_plain=... peak_mib=...``.
 """
@@ -219,10 +223,88 @@ def main(argv: list[str] | None = None) -> None:
             drop_database(args.database_url)
 
 
+def ensure_service_data(customer, first: datetime.date, last: datetime.date) -> int:
+    """One contract covering every asset from before ``first``, and for every other asset two corrective work orders
+    inside the months, each down a few hours and answered in time or late; the work orders' count."""
+    from django.db.models import F
+    from django.utils import timezone
+
+    from contracts.choices import ContractStatus
+    from contracts.models import Contract, ContractAsset
+    from maintenance.choices import WorkOrderKind, WorkOrderSource, WorkOrderStatus
+    from maintenance.models import WorkOrder
+
+    existing = WorkOrder.objects.filter(customer=customer).count()
+    if existing:
+        return existing
+    contract = Contract.objects.create(
+        provider_id=customer.provider_id, customer=customer, number="BENCH-SERVICE", title="Bench",
+        status=ContractStatus.ACTIVE, start_date=first - datetime.timedelta(days=31),
+    )  # fmt: skip
+    assets = list(customer.assets.order_by("pk").values_list("pk", "site_id"))
+    ContractAsset.objects.bulk_create(
+        ContractAsset(contract=contract, asset_id=pk, start_date=contract.start_date) for pk, _site in assets
+    )
+    days = (last - first).days + 28
+    start = timezone.make_aware(datetime.datetime.combine(first, datetime.time(9)))
+    orders = []
+    for index, (pk, site_id) in enumerate(assets[::2]):
+        for repeat in range(2):
+            opened = start + datetime.timedelta(days=(index * 7 + repeat * 97) % days, hours=index % 8)
+            down = datetime.timedelta(hours=2 + index % 30)
+            orders.append(
+                WorkOrder(
+                    provider_id=customer.provider_id,
+                    number=f"BENCH-{index:06d}-{repeat}",
+                    customer=customer,
+                    site_id=site_id,
+                    asset_id=pk,
+                    kind=WorkOrderKind.CORRECTIVE,
+                    source=WorkOrderSource.MANUAL,
+                    status=WorkOrderStatus.COMPLETED,
+                    down_from=opened,
+                    down_until=opened + down,
+                    response_due_at=opened + datetime.timedelta(hours=4),
+                    responded_at=opened + datetime.timedelta(hours=1 + index % 6),
+                    resolution_due_at=opened + datetime.timedelta(hours=24),
+                    completed_at=opened + down,
+                )  # fmt: skip
+            )
+    WorkOrder.objects.bulk_create(orders, batch_size=2000)
+    WorkOrder.objects.filter(customer=customer).update(created_at=F("down_from"))
+    execute("ANALYZE")
+    return len(orders)
+
+
+def measure_service(user, customer, first, last, runs: int) -> dict[str, float]:
+    """Median milliseconds of the service report, its contract table and its asset table."""
+    from reports import service
+
+    started = time.perf_counter()
+    orders = ensure_service_data(customer, first, last)
+    print(f"service data: {orders:,} work orders, every asset covered, in {time.perf_counter() - started:.1f} s")
+    scope = {"user": user, "first": first, "last": last, "customer_id": customer.pk}
+    medians = {}
+    for name, report in (
+        ("by month and customer", service.service_report),
+        ("by contract", service.contract_service),
+        ("by asset", service.asset_service),
+    ):
+        samples = []
+        for _run in range(runs):
+            started = time.perf_counter()
+            report(**scope)
+            samples.append(1000 * (time.perf_counter() - started))
+        medians[name] = statistics.median(samples)
+        print(f"service {name}: median {medians[name]:.0f} ms of {runs}")
+    return medians
+
+
 def run(args) -> None:
     customer, first, last = ensure_data(assets=args.assets, months=args.months)
     user = account_manager(customer)
     tco = measure_tco(user, customer, first, last, args.runs)
+    measure_service(user, customer, first, last, args.runs)
     plain_s, plain_pages = measure_plain()
     proposal_s, proposal_pages, peak = measure_proposal(user, customer, first, last)
     tco_ms = max(tco.values())

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Organisation, User
@@ -225,6 +225,9 @@ class _Calendar:
         self.zone = zone
         self.months = list(months)
         self.bounds = [self.midnight(month) for month in [*months, add_months(months[-1], 1)]]
+        pairs = zip(self.bounds[:-1], self.bounds[1:], strict=True)
+        self.lengths = [int((end - start).total_seconds()) for start, end in pairs]
+        self.whole = list(enumerate(self.lengths))
 
     def midnight(self, day: datetime.date) -> datetime.datetime:
         """Local midnight of ``day`` as a UTC instant (differences of instants in one zone would be wall time)."""
@@ -243,12 +246,19 @@ class _Calendar:
     def local_date(self, instant: datetime.datetime) -> datetime.date:
         return instant.astimezone(self.zone).date()
 
-    def split(self, start: datetime.datetime, end: datetime.datetime) -> Iterable[tuple[int, int]]:
+    def split(self, start: datetime.datetime, end: datetime.datetime) -> list[tuple[int, int]]:
         """(month index, seconds) of the interval [start, end) within the months."""
-        for index in range(len(self.months)):
-            low, high = max(start, self.bounds[index]), min(end, self.bounds[index + 1])
+        bounds = self.bounds
+        if start <= bounds[0] and end >= bounds[-1]:  # the common case: covered all along
+            return self.whole
+        found = []
+        index = max(0, bisect.bisect_right(bounds, start) - 1)
+        while index < len(self.months) and bounds[index] < end:
+            low, high = max(start, bounds[index]), min(end, bounds[index + 1])
             if low < high:
-                yield index, int((high - low).total_seconds())
+                found.append((index, int((high - low).total_seconds())))
+            index += 1
+        return found
 
 
 def _merge(intervals: Iterable[tuple[datetime.datetime, datetime.datetime]]) -> list[tuple]:
@@ -330,7 +340,8 @@ class _Facts:
     work_orders: list[_WorkOrder]
     first_visit: set[int]  # corrective orders completed in one visit, never on hold
     occurrences: list[tuple[int, int, datetime.date, str | None, datetime.datetime | None]]
-    usage: dict[tuple[int, datetime.date, str], tuple[int, Decimal]]  # (asset, month, meter) -> (customer, usage)
+    metered: set[tuple[int, datetime.date, str]]  # (asset, month, meter) of the assets that failed: metered months
+    usage: dict[tuple[int, datetime.date | None, str], Decimal]  # (customer or asset, month or None, meter) -> sum
     failures_by_asset: dict[int, list[tuple[datetime.datetime, int]]] = field(default_factory=dict)
     down_by_asset: dict[int, list[tuple]] = field(default_factory=dict)
 
@@ -394,15 +405,18 @@ def _customers(user: User, customer_id: int | None) -> dict[int, tuple[str, int,
     }
 
 
-def _load(user: User, months: list[datetime.date], customer_id: int | None, now: datetime.datetime) -> _Facts:
-    """Seven queries (one when the user sees no customer)."""
+def _load(
+    user: User, months: list[datetime.date], customer_id: int | None, now: datetime.datetime, usage_by: str = ""
+) -> _Facts:
+    """Eight queries at most (one when the user sees no customer). ``usage_by`` sums the monthly pages and key-on
+    hours per customer and month ("customer"), per asset over the months ("asset"), or not at all ("")."""
     customers = {
         pk: (name, provider_id, _Calendar(months, ZoneInfo(zone)))
         for pk, (name, provider_id, zone) in _customers(user, customer_id).items()
     }
     ids = list(customers)
     if not ids:
-        return _Facts(months, now, {}, [], [], set(), [], {})
+        return _Facts(months, now, {}, [], [], set(), [], set(), {})
     start_at = min(calendar.bounds[0] for *_rest, calendar in customers.values())
     end_at = max(calendar.bounds[-1] for *_rest, calendar in customers.values())
     last_day = add_months(months[-1], 1) - datetime.timedelta(days=1)
@@ -473,27 +487,56 @@ def _load(user: User, months: list[datetime.date], customer_id: int | None, now:
         .order_by("pk")
         .values_list("asset__customer_id", "asset_id", "due_on", "work_order__status", "work_order__completed_at")
     )
-    usage = {
-        (asset_id, month, meter): (customer, value)
-        for asset_id, customer, month, meter, value in AssetMonthUsage.objects.visible_to(user)
+    monthly = (
+        AssetMonthUsage.objects.visible_to(user)
         .filter(asset__customer_id__in=ids, month__gte=months[0], month__lte=months[-1])
         .filter(meter__in=(Meter.HOURS_KEY_ON, Meter.TOTAL_PAGES))
-        .values_list("asset_id", "asset__customer_id", "month", "meter", "usage")
-    }
-    return _Facts(months, now, customers, coverage, work_orders, first_visit, occurrences, usage)
+    )
+    failed = orders.filter(kind=WorkOrderKind.CORRECTIVE, asset__isnull=False).values("asset_id")
+    metered = set(monthly.filter(asset__in=failed).values_list("asset_id", "month", "meter"))
+    usage: dict = {}
+    if usage_by:
+        key, month = ("asset__customer_id", "month") if usage_by == "customer" else ("asset_id", None)
+        grouped = monthly.values(*[name for name in (key, month, "meter") if name]).annotate(total=Sum("usage"))
+        for row in grouped.order_by():
+            usage[(row[key], row.get("month"), row["meter"])] = row["total"]
+    return _Facts(months, now, customers, coverage, work_orders, first_visit, occurrences, metered, usage)
 
 
 # --- Tallies ------------------------------------------------------------------------------------------------------
 
-Cells = dict[tuple[int, int], ServiceFigures]  # (key, month index) -> figures
+
+class Cells(dict):
+    """Figures per (key, month index); ``by_month=False`` keeps one cell per key (the months added up as they come,
+    for the tables over the whole range)."""
+
+    def __init__(self, *, by_month: bool = True):
+        super().__init__()
+        self.by_month = by_month
+
+    def __call__(self, key, index: int) -> ServiceFigures:
+        slot = (key, index if self.by_month else 0)
+        cell = self.get(slot)
+        if cell is None:
+            cell = self[slot] = ServiceFigures()
+        return cell
+
+    def totals(self) -> dict:
+        """Per key, its figures over all months."""
+        found: dict = defaultdict(ServiceFigures)
+        for (key, _index), cell in self.items():
+            found[key].add(cell)
+        return found
 
 
-def _tally_uptime(facts: _Facts, groups: dict[int, list[Coverage]], cells: Cells) -> None:
-    for key, rows in groups.items():
-        for per_month in facts.asset_seconds(rows).values():
-            for index, (covered, down) in per_month.items():
-                cells[(key, index)].covered_seconds += covered
-                cells[(key, index)].down_seconds += down
+def _tally_uptime(seconds: dict[int, dict[int, tuple[int, int]]], key_of, cells: Cells) -> None:
+    """Covered and down seconds per asset and month (``_Facts.asset_seconds``) under ``key_of(asset)``."""
+    for asset_id, per_month in seconds.items():
+        key = key_of(asset_id)
+        for index, (covered, down) in per_month.items():
+            cell = cells(key, index)
+            cell.covered_seconds += covered
+            cell.down_seconds += down
 
 
 def _tally_orders(facts: _Facts, keys_of, cells: Cells) -> None:
@@ -507,23 +550,23 @@ def _tally_orders(facts: _Facts, keys_of, cells: Cells) -> None:
             index = calendar.index(order.down_until)
             if index is not None:
                 for key in keys:
-                    cells[(key, index)].repairs += 1
-                    cells[(key, index)].repair_seconds += int((order.down_until - order.down_from).total_seconds())
+                    cells(key, index).repairs += 1
+                    cells(key, index).repair_seconds += int((order.down_until - order.down_from).total_seconds())
         if order.kind == WorkOrderKind.CORRECTIVE and order.asset_id is not None:
             index = calendar.index(order.created_at)
             if index is not None:
                 month = facts.months[index]
                 for key in keys:
-                    cell = cells[(key, index)]
+                    cell = cells(key, index)
                     cell.failures += 1
-                    cell.hour_failures += (order.asset_id, month, Meter.HOURS_KEY_ON) in facts.usage
-                    cell.page_failures += (order.asset_id, month, Meter.TOTAL_PAGES) in facts.usage
+                    cell.hour_failures += (order.asset_id, month, Meter.HOURS_KEY_ON) in facts.metered
+                    cell.page_failures += (order.asset_id, month, Meter.TOTAL_PAGES) in facts.metered
             index = calendar.index(order.completed_at) if order.done else None
             if index is not None:
                 first_time = order.id in facts.first_visit and not facts.repeated(order)
                 for key in keys:
-                    cells[(key, index)].fixes += 1
-                    cells[(key, index)].first_time_fixes += first_time
+                    cells(key, index).fixes += 1
+                    cells(key, index).first_time_fixes += first_time
         for due, outcome, total, met in (
             (order.response_due_at, order.response_outcome, "responses", "responses_met"),
             (order.resolution_due_at, order.resolution_outcome, "resolutions", "resolutions_met"),
@@ -535,7 +578,7 @@ def _tally_orders(facts: _Facts, keys_of, cells: Cells) -> None:
             if not counted:
                 continue
             for key in keys:
-                cell = cells[(key, index)]
+                cell = cells(key, index)
                 setattr(cell, total, getattr(cell, total) + 1)
                 setattr(cell, met, getattr(cell, met) + achieved)
 
@@ -547,17 +590,18 @@ def _tally_occurrences(facts: _Facts, key_of, cells: Cells) -> None:
         index = calendar.day_index(due_on)
         if index is None or deadline >= calendar.local_date(facts.now):
             continue
-        cell = cells[(key_of(customer_id, asset_id), index)]
+        cell = cells(key_of(customer_id, asset_id), index)
         cell.pm_due += 1
         cell.pm_on_schedule += (
             status in DONE_STATES and completed_at is not None and (calendar.local_date(completed_at) <= deadline)
         )
 
 
-def _tally_usage(facts: _Facts, key_of, cells: Cells) -> None:
+def _tally_usage(facts: _Facts, cells: Cells) -> None:
+    """The summed pages and key-on hours (``_load``'s ``usage_by``) under their customer or asset."""
     index_of = {month: index for index, month in enumerate(facts.months)}
-    for (asset_id, month, meter), (customer_id, value) in facts.usage.items():
-        cell = cells[(key_of(customer_id, asset_id), index_of[month])]
+    for (key, month, meter), value in facts.usage.items():
+        cell = cells(key, index_of[month] if month is not None else 0)
         if meter == Meter.HOURS_KEY_ON:
             cell.operating_hours += value
         else:
@@ -565,14 +609,12 @@ def _tally_usage(facts: _Facts, key_of, cells: Cells) -> None:
 
 
 def _by_customer(facts: _Facts) -> Cells:
-    cells: Cells = defaultdict(ServiceFigures)
-    groups: dict[int, list[Coverage]] = defaultdict(list)
-    for row in facts.coverage:
-        groups[row[2]].append(row)
-    _tally_uptime(facts, groups, cells)
+    cells = Cells()
+    customer_of = {asset_id: customer_id for _contract, asset_id, customer_id, _start, _end in facts.coverage}
+    _tally_uptime(facts.asset_seconds(facts.coverage), customer_of.__getitem__, cells)
     _tally_orders(facts, lambda order: (order.customer_id,), cells)
     _tally_occurrences(facts, lambda customer_id, _asset_id: customer_id, cells)
-    _tally_usage(facts, lambda customer_id, _asset_id: customer_id, cells)
+    _tally_usage(facts, cells)
     return cells
 
 
@@ -602,7 +644,7 @@ def service_report(
     """The service KPIs of the customers the user sees (or one of them) per month, per customer over the months,
     and in total. In a fixed number of queries."""
     months = months_from(first, last)
-    facts = _load(user, months, customer_id, now or timezone.now())
+    facts = _load(user, months, customer_id, now or timezone.now(), usage_by="customer")
     cells = _by_customer(facts)
     by_month = [ServiceFigures() for _month in months]
     per_customer: dict[int, ServiceFigures] = defaultdict(ServiceFigures)
@@ -629,20 +671,15 @@ def asset_service(
     """One customer's assets with their service KPIs over the months (those covered or with work orders), the
     least available first."""
     months = months_from(first, last)
-    facts = _load(user, months, customer_id, now or timezone.now())
+    facts = _load(user, months, customer_id, now or timezone.now(), usage_by="asset")
     if not facts.customers:
         return []
-    cells: Cells = defaultdict(ServiceFigures)
-    groups: dict[int, list[Coverage]] = defaultdict(list)
-    for row in facts.coverage:
-        groups[row[1]].append(row)
-    _tally_uptime(facts, groups, cells)
+    cells = Cells(by_month=False)
+    _tally_uptime(facts.asset_seconds(facts.coverage), lambda asset_id: asset_id, cells)
     _tally_orders(facts, lambda order: (order.asset_id,) if order.asset_id is not None else (), cells)
     _tally_occurrences(facts, lambda _customer_id, asset_id: asset_id, cells)
-    _tally_usage(facts, lambda _customer_id, asset_id: asset_id, cells)
-    per_asset: dict[int, ServiceFigures] = defaultdict(ServiceFigures)
-    for (asset_id, _index), cell in cells.items():
-        per_asset[asset_id].add(cell)
+    _tally_usage(facts, cells)
+    per_asset = cells.totals()
     target = _uptime_targets(facts)[customer_id]
     rows = [
         AssetFigures(
@@ -705,18 +742,18 @@ def contract_service(
             }
         )
 
-    cells: Cells = defaultdict(ServiceFigures)
-    _tally_uptime(facts, groups, cells)
+    cells = Cells(by_month=False)
+    seconds = {pk: facts.asset_seconds(rows) for pk, rows in groups.items()}  # an asset may be under two contracts
+    for pk, per_asset in seconds.items():
+        _tally_uptime(per_asset, lambda _asset_id, pk=pk: pk, cells)
     _tally_orders(facts, covering, cells)
-    per_contract: dict[int, ServiceFigures] = defaultdict(ServiceFigures)
-    for (contract_id, _index), cell in cells.items():
-        per_contract[contract_id].add(cell)
+    per_contract = cells.totals()
     outcomes = _outcomes(user, months, [row[0] for row in contracts])
     rows = []
     for pk, number, customer_name, target in contracts:
         below = 0
         if target is not None:
-            for per_month in facts.asset_seconds(groups.get(pk, ())).values():
+            for per_month in seconds.get(pk, {}).values():
                 below += sum(
                     1
                     for covered, down in per_month.values()

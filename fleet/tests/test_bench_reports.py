@@ -24,5 +24,9 @@ def test_bench_reports_runs_at_a_tiny_scale_and_drops_its_database():
         assert re.search(rf"tco by {group}: \d+ rows, median \d+ ms of 1", output), group
     assert re.search(r"tco by asset: 120 rows", output) and re.search(r"tco by month: 2 rows", output), output
     assert re.search(r"proposal: \d+ pages, [\d,]+ bytes", output), output
+    # Every other asset has two corrective work orders; the service KPIs are timed three ways.
+    assert "service data: 120 work orders, every asset covered" in output, output
+    for table in ("by month and customer", "by contract", "by asset"):
+        assert re.search(rf"service {table}: median \d+ ms of 1", output), table
     assert f"dropped database {name}" in result.stderr
     assert not database_exists(name)
