@@ -581,14 +581,16 @@ class KpiView(PortalMixin, TemplateView):
         snapshots = selectors.kpi_snapshot_list(user=request.user).filter(
             month__gte=form.cleaned_data["month_from"].replace(day=1), month__lte=form.cleaned_data["month_to"]
         )
+        snapshot_rows = [
+            (snapshot, currency_code, figures)
+            for snapshot in snapshots.order_by("month")
+            for currency_code, figures in sorted(snapshot.figures.get("currencies", {}).items())
+        ]
         context = self.get_context_data(
             form=form,
             months=rows,
-            snapshots=[
-                (snapshot, currency_code, figures)
-                for snapshot in snapshots.order_by("month")
-                for currency_code, figures in sorted(snapshot.figures.get("currencies", {}).items())
-            ],
+            snapshots=snapshot_rows,
+            snapshot_chart=self._snapshot_chart(snapshot_rows, currency),
             sees_whole_provider=self.access.policy.scope == Scope.PROVIDER,
             snapshot_day=settings.KPI_SNAPSHOT_DAY,
             movement=movement if movement in kpis.MOVEMENTS else None,
@@ -618,6 +620,24 @@ class KpiView(PortalMixin, TemplateView):
             x_ticks=[(index, f"{row.month:%Y-%m}") for index, row in enumerate(shown)][:: max(1, len(shown) // 6)],
             value_format=_money_axis(currency),
             empty_text=str(_("No contracted revenue in these months.")),
+        )
+
+    @staticmethod
+    def _snapshot_chart(snapshot_rows, currency):
+        """MRR and usage revenue as each closed month reported them."""
+        shown = [(snapshot.month, figures) for snapshot, code, figures in snapshot_rows if code == currency]
+
+        def line(name, figure):
+            return (str(name), [(index, Decimal(figures[figure])) for index, (_month, figures) in enumerate(shown)])
+
+        return line_chart_svg(
+            [line(_("MRR"), "mrr"), line(_("Usage revenue"), "usage_revenue")] if shown else [],
+            x_max=max(len(shown) - 1, 1),
+            x_ticks=[(index, f"{month:%Y-%m}") for index, (month, _figures) in enumerate(shown)][
+                :: max(1, len(shown) // 6)
+            ],
+            value_format=_money_axis(currency),
+            empty_text=str(_("No snapshots in these months yet.")),
         )
 
 

@@ -60,7 +60,7 @@ def test_the_demo_ledger_tco_and_proposals(settings, tmp_path, client, django_ca
     nps = client.get(reverse("reports:nps"))
     assert nps.context["total"].answers > 0 and nps.context["total"].nps is not None
     # ... the snapshots of the closed months among the twelve shown, usage revenue and acquisition spend beside MRR ...
-    assert len(kpis.context["snapshots"]) == 11
+    assert len(kpis.context["snapshots"]) == 11 and "<polyline" in kpis.context["snapshot_chart"]
     assert kpis.context["months"][-2].usage_revenue > 0 and kpis.context["months"][-2].acquisition_spend > 0
     # The pilot customer was won and lost inside the year: a month with CAC, one with churn and LTV.
     assert [row.cac for row in kpis.context["months"] if row.customers_new] == [Decimal(600_000)]
