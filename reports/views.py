@@ -1,6 +1,7 @@
 """Portal pages of reports: the TCO breakdown (charts, table, CSV) and the cost ledger's rows behind it."""
 
 import csv
+import math
 from decimal import Decimal
 
 from django.conf import settings
@@ -42,6 +43,12 @@ from reports.ledger import months_from
 from reports.selectors import nps_answers
 
 CHART_ROWS = 15
+
+
+def month_ticks(months: list, most: int = 7) -> list[tuple[int, str]]:
+    """Labels under a chart of months: every n-th month ("YYYY-MM"), at most ``most`` of them, so they never crowd."""
+    step = max(1, math.ceil(len(months) / most))
+    return [(index, f"{month:%Y-%m}") for index, month in enumerate(months)][::step]
 
 
 def _money_axis(currency: str | None):
@@ -147,9 +154,7 @@ class TcoView(PortalMixin, TemplateView):
         return line_chart_svg(
             [(str(CostView(breakdown.view).label), points)] if currency else [],
             x_max=max(len(months) - 1, 1),
-            x_ticks=[(index, month.strftime("%Y-%m")) for index, month in enumerate(months)][
-                :: max(1, len(months) // 6)
-            ],
+            x_ticks=month_ticks(months),
             value_format=_money_axis(currency),
             empty_text=str(_("No costs in these months.")),
         )
@@ -529,7 +534,7 @@ class NpsView(PortalMixin, TemplateView):
                 (str(_("Detractors (%)")), [(index, share(m.detractors, m)) for index, m in enumerate(months)]),
             ],
             x_max=max(len(months) - 1, 1),
-            x_ticks=[(index, f"{m.month:%Y-%m}") for index, m in enumerate(months)][:: max(1, len(months) // 6)],
+            x_ticks=month_ticks([m.month for m in months]),
             y_max=100,
             empty_text=str(_("No answers in these months.")),
         )
@@ -617,7 +622,7 @@ class KpiView(PortalMixin, TemplateView):
         return line_chart_svg(
             [(str(_("MRR")), [(index, row.mrr) for index, row in enumerate(shown)])] if shown else [],
             x_max=max(len(shown) - 1, 1),
-            x_ticks=[(index, f"{row.month:%Y-%m}") for index, row in enumerate(shown)][:: max(1, len(shown) // 6)],
+            x_ticks=month_ticks([row.month for row in shown]),
             value_format=_money_axis(currency),
             empty_text=str(_("No contracted revenue in these months.")),
         )
@@ -633,9 +638,7 @@ class KpiView(PortalMixin, TemplateView):
         return line_chart_svg(
             [line(_("MRR"), "mrr"), line(_("Usage revenue"), "usage_revenue")] if shown else [],
             x_max=max(len(shown) - 1, 1),
-            x_ticks=[(index, f"{month:%Y-%m}") for index, (month, _figures) in enumerate(shown)][
-                :: max(1, len(shown) // 6)
-            ],
+            x_ticks=month_ticks([month for month, _figures in shown]),
             value_format=_money_axis(currency),
             empty_text=str(_("No snapshots in these months yet.")),
         )
@@ -694,7 +697,7 @@ class ServiceKpiView(PortalMixin, TemplateView):
                 line(_("PM on schedule"), lambda figures: figures.pm_compliance),
             ],
             x_max=max(len(months) - 1, 1),
-            x_ticks=[(index, f"{month:%Y-%m}") for index, month in enumerate(months)][:: max(1, len(months) // 6)],
+            x_ticks=month_ticks(months),
             y_max=100,
             value_format=lambda value: f"{value:g}%",
             empty_text=str(_("No service figures in these months.")),

@@ -222,3 +222,15 @@ def test_acquisition_spend_pages_and_api(client, api_client_for, provider_admin,
     assert api_client_for(customer_admin).get("/api/v1/acquisition-spend/").json()["results"] == []
     client.force_login(customer_admin)
     assert client.get(reverse("reports:acquisition_spend_list")).status_code == 404
+
+
+def test_chart_labels_name_at_most_seven_months():
+    from reports.ledger import months_from
+    from reports.views import month_ticks
+
+    year = months_from(datetime.date(2025, 12, 1), datetime.date(2026, 10, 1))  # eleven months
+    assert [label for _index, label in month_ticks(year)] == [
+        "2025-12", "2026-02", "2026-04", "2026-06", "2026-08", "2026-10"
+    ]  # fmt: skip
+    assert len(month_ticks(months_from(JAN, datetime.date(2029, 12, 1)))) == 7  # sixty months, every ninth
+    assert [index for index, _label in month_ticks([JAN, FEB, MAR])] == [0, 1, 2]
