@@ -11,9 +11,11 @@ an order late flags its breaches (``sla.work_order_mark_breaches``); the beat sw
 """
 
 import datetime
+from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -64,10 +66,26 @@ ALERT_PRIORITIES = {Severity.CRITICAL: Priority.P1, Severity.ERROR: Priority.P2}
 
 def service_level_for(*, customer: Organisation) -> ServiceLevel | None:
     """The customer's own service level, else its provider's default; None when neither exists."""
-    own = ServiceLevel.objects.filter(customer=customer).first()
-    if own is not None:
-        return own
-    return ServiceLevel.objects.filter(provider_id=customer.provider_id, customer__isnull=True).first()
+    return service_levels_for(customers={customer.pk: customer.provider_id})[customer.pk]
+
+
+def service_levels_for(
+    *, customers: Mapping[int, int], levels: QuerySet[ServiceLevel] | None = None
+) -> dict[int, ServiceLevel | None]:
+    """``service_level_for`` of many customers (customer id -> provider id) in one query, read from ``levels``
+    (default: every service level; a report passes the ones its user sees)."""
+    levels = ServiceLevel.objects.all() if levels is None else levels
+    own, default = {}, {}
+    for level in levels.filter(
+        Q(customer_id__in=list(customers)) | Q(customer__isnull=True, provider_id__in=set(customers.values()))
+    ):
+        if level.customer_id is None:
+            default[level.provider_id] = level
+        else:
+            own[level.customer_id] = level
+    return {
+        customer_id: own.get(customer_id, default.get(provider_id)) for customer_id, provider_id in customers.items()
+    }
 
 
 # --- Permissions -------------------------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from fleet.tenancy import access_for
 from maintenance.choices import WorkOrderKind, WorkOrderStatus
 from maintenance.models import PlanOccurrence, ServiceLevel, WorkOrder, WorkOrderEvent, WorkOrderLabour
 from maintenance.plans import add_months
+from maintenance.services import service_levels_for
 from reports.ledger import months_from
 from reports.models import AssetMonthUsage
 from telemetry.choices import Meter
@@ -618,24 +619,26 @@ def _by_customer(facts: _Facts) -> Cells:
     return cells
 
 
-def _uptime_targets(facts: _Facts) -> dict[int, Decimal]:
-    """Each customer's uptime target: its own service level's, else its provider's default. One query."""
-    providers = {provider_id for _name, provider_id, _calendar in facts.customers.values()}
-    own, default = {}, {}
-    for customer_id, provider_id, target in ServiceLevel.objects.filter(
-        Q(customer_id__in=list(facts.customers)) | Q(customer__isnull=True, provider_id__in=providers)
-    ).values_list("customer_id", "provider_id", "uptime_target_percent"):
-        if customer_id is None:
-            default[provider_id] = target
-        else:
-            own[customer_id] = target
-    return {
-        customer_id: own.get(customer_id, default.get(provider_id))
-        for customer_id, (_name, provider_id, _calendar) in facts.customers.items()
-    }
+def _uptime_targets(user: User, facts: _Facts) -> dict[int, Decimal | None]:
+    """Each customer's uptime target, from its service level (``maintenance.services.service_levels_for``: its own,
+    else the provider's default) among those the user sees. One query."""
+    levels = service_levels_for(
+        customers={pk: provider_id for pk, (_name, provider_id, _calendar) in facts.customers.items()},
+        levels=ServiceLevel.objects.visible_to(user),
+    )
+    return {pk: level.uptime_target_percent if level else None for pk, level in levels.items()}
 
 
 # --- Reports ------------------------------------------------------------------------------------------------------
+
+
+def report_customer(user: User, customer_id: int | None) -> int | None:
+    """The customer a report is about: the one asked, else, for a customer's own users, their organisation (the
+    provider's staff who ask for none see every customer they may)."""
+    access = access_for(user)
+    if customer_id is None and access is not None and not access.is_provider_staff:
+        return access.organisation_id
+    return customer_id
 
 
 def service_report(
@@ -653,7 +656,7 @@ def service_report(
         by_month[index].add(cell)
         per_customer[key].add(cell)
         total.add(cell)
-    targets = _uptime_targets(facts)
+    targets = _uptime_targets(user, facts)
     customers = sorted(
         (
             CustomerFigures(customer_id=pk, customer_name=name, figures=per_customer[pk], uptime_target=targets[pk])
@@ -680,7 +683,7 @@ def asset_service(
     _tally_occurrences(facts, lambda _customer_id, asset_id: asset_id, cells)
     _tally_usage(facts, cells)
     per_asset = cells.totals()
-    target = _uptime_targets(facts)[customer_id]
+    target = _uptime_targets(user, facts)[customer_id]
     rows = [
         AssetFigures(
             asset_id=pk,

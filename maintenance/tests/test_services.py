@@ -10,7 +10,7 @@ from accounts.choices import Role
 from assets.tests.factories import AssetFactory, SiteFactory
 from maintenance import services
 from maintenance.choices import WORK_ORDER_TRANSITIONS, Priority, WorkOrderKind, WorkOrderSource, WorkOrderStatus
-from maintenance.models import WorkOrder
+from maintenance.models import ServiceLevel, WorkOrder
 from maintenance.tests.factories import ServiceLevelFactory, WorkOrderFactory
 from telemetry import hooks
 from telemetry.choices import Severity
@@ -47,6 +47,21 @@ def test_service_level_for_prefers_the_customers_own_over_the_provider_default(p
 
 def test_service_level_for_is_none_without_any_level(customer):
     assert services.service_level_for(customer=customer) is None
+
+
+def test_service_levels_for_many_customers_in_one_query(provider, customer, other_customer, django_assert_num_queries):
+    default = ServiceLevelFactory(provider=provider, name="Standard")
+    own = ServiceLevelFactory(provider=provider, customer=customer, name="Premium")
+    customers = {customer.pk: provider.pk, other_customer.pk: provider.pk}
+
+    with django_assert_num_queries(1):
+        levels = services.service_levels_for(customers=customers)
+
+    assert levels == {customer.pk: own, other_customer.pk: default}
+    # Read from the levels given (a user's view): without the default, the other customer has none.
+    assert services.service_levels_for(customers=customers, levels=ServiceLevel.objects.exclude(pk=default.pk)) == {
+        customer.pk: own, other_customer.pk: None
+    }  # fmt: skip
 
 
 def test_create_takes_due_times_from_the_provider_default(provider, customer, site, asset, service_desk):

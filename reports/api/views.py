@@ -311,9 +311,7 @@ class ServiceKpiView(MonthRangeView):
     @extend_schema(parameters=[*MONTH_RANGE_PARAMETERS, CUSTOMER_PARAMETER], responses={200: ServiceKpiSerializer})
     def get(self, request):
         first, last, customer_id = self.month_range(request)
-        access = access_for(request.user)
-        if customer_id is None and not access.is_provider_staff:
-            customer_id = access.organisation_id
+        customer_id = service.report_customer(request.user, customer_id)
         scope = {"user": request.user, "first": first, "last": last, "customer_id": customer_id}
         report = service.service_report(**scope)
         data = {
