@@ -116,17 +116,22 @@ class AssetMonthUsage(models.Model):
         return f"{self.month:%Y-%m} {self.meter} {self.usage}"
 
 
-class CostRatesQuerySet(ProviderTenantQuerySet):
-    """The provider's defaults are seen by its staff who see prices; a customer's (or its site's) rates like any
-    row of that customer."""
-
-    provider_wide_scopes = frozenset({Scope.PROVIDER, Scope.ASSIGNED_CUSTOMERS})
+class PricesOnly:
+    """A queryset mixin for rows that are prices: none for the roles that do not see prices, else the base
+    queryset's tenancy."""
 
     def visible_to(self, user):
         access = access_for(user)
         if access is None or not access.sees_prices:
             return self.none()
         return super().visible_to(user)
+
+
+class CostRatesQuerySet(PricesOnly, ProviderTenantQuerySet):
+    """The provider's defaults are seen by its staff who see prices; a customer's (or its site's) rates like any
+    row of that customer."""
+
+    provider_wide_scopes = frozenset({Scope.PROVIDER, Scope.ASSIGNED_CUSTOMERS})
 
 
 class CostRates(TimeStampedModel):
@@ -252,16 +257,10 @@ class Proposal(TimeStampedModel):
         return f"{self.customer} {self.first_month:%Y-%m}..{self.last_month:%Y-%m}"
 
 
-class ManualCostQuerySet(TenantQuerySet):
+class ManualCostQuerySet(PricesOnly, TenantQuerySet):
     """Costs entered by hand are prices: seen by the roles that see prices, of the customers they see."""
 
     site_path = "site"
-
-    def visible_to(self, user):
-        access = access_for(user)
-        if access is None or not access.sees_prices:
-            return self.none()
-        return super().visible_to(user)
 
 
 class MonthAmount(TimeStampedModel):

@@ -45,6 +45,17 @@ def _check_customer(user: User, customer: Organisation | None) -> None:
         raise ValidationError({"customer": NOT_ALLOWED})
 
 
+def _amount_errors(amount: Decimal, currency: str, *, positive: bool) -> dict:
+    """An amount entered by hand: not zero (above zero when ``positive``), in the currency's minor units."""
+    if amount == 0:
+        return {"amount": ZERO_AMOUNT}
+    if positive and amount < 0:
+        return {"amount": NOT_POSITIVE}
+    if amount != amount.quantize(Decimal(1).scaleb(-minor_units(currency))):
+        return {"amount": TOO_PRECISE % {"places": minor_units(currency)}}
+    return {}
+
+
 @transaction.atomic
 def cost_rates_save(
     *,
@@ -117,10 +128,7 @@ def manual_cost_create(
         errors["site"] = SITE_OF_ANOTHER_CUSTOMER
     if asset is not None and asset.customer_id != customer.pk:
         errors["asset"] = ASSET_OF_ANOTHER_CUSTOMER
-    if amount == 0:
-        errors["amount"] = ZERO_AMOUNT
-    elif amount != amount.quantize(Decimal(1).scaleb(-minor_units(currency))):
-        errors["amount"] = TOO_PRECISE % {"places": minor_units(currency)}
+    errors.update(_amount_errors(amount, currency, positive=False))
     if errors:
         raise ValidationError(errors)
     cost = ManualCost(
@@ -151,20 +159,12 @@ def _spend_recorder(user: User):
     return access
 
 
-def _amount_errors(amount: Decimal, currency: str) -> dict:
-    if amount <= 0:
-        return {"amount": NOT_POSITIVE}
-    if amount != amount.quantize(Decimal(1).scaleb(-minor_units(currency))):
-        return {"amount": TOO_PRECISE % {"places": minor_units(currency)}}
-    return {}
-
-
 def acquisition_spend_create(
     *, by: User, month: datetime.date, description: str, amount: Decimal, currency: str = "JPY"
 ) -> AcquisitionSpend:
     """Record what the provider spent on winning customers in a month (the numerator of CAC)."""
     access = _spend_recorder(by)
-    errors = _amount_errors(amount, currency)
+    errors = _amount_errors(amount, currency, positive=True)
     if not description.strip():
         errors["description"] = _("Say what the spend was for.")
     if errors:

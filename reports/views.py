@@ -2,6 +2,7 @@
 
 import csv
 import math
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
@@ -296,16 +297,37 @@ class ProposalRegenerateView(ProposalsMixin, View):
 # --- Cost rates and costs entered by hand -------------------------------------------------------------------------
 
 
-class CostWritersMixin(PortalMixin):
-    """Provider staff who manage contracts (provider admins, account managers)."""
-
-    required_capability = Capability.MANAGE_CONTRACTS
+class ProviderStaffMixin(PortalMixin):
+    """Pages for the provider's staff with ``required_capability``: a customer's user gets a 404 whatever the role."""
 
     def dispatch(self, request, *args, **kwargs):
         access = access_for(request.user) if request.user.is_authenticated else None
         if access is not None and not access.is_provider_staff:
             raise Http404
         return super().dispatch(request, *args, **kwargs)
+
+
+class CostWritersMixin(ProviderStaffMixin):
+    """Provider staff who manage contracts (provider admins, account managers)."""
+
+    required_capability = Capability.MANAGE_CONTRACTS
+
+
+class ServiceDeleteView(View):
+    """POST deletes one row of ``selector`` (what the user sees) through ``delete_service(row, by=user)`` and goes
+    back to ``success_url_name``; a refusal of the service is a message."""
+
+    selector: Callable
+    delete_service: Callable
+    success_url_name: str
+
+    def post(self, request, pk: int):
+        row = get_object_or_404(self.selector(user=request.user), pk=pk)
+        try:
+            self.delete_service(row, by=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return redirect(self.success_url_name)
 
 
 class CostRatesListView(CostWritersMixin, FilteredListView):
@@ -360,14 +382,10 @@ class CostRatesFormView(CostWritersMixin, FormView):
         return redirect("reports:cost_rates_list")
 
 
-class CostRatesDeleteView(CostWritersMixin, View):
-    def post(self, request, pk: int):
-        rates = get_object_or_404(selectors.cost_rates_list(user=request.user), pk=pk)
-        try:
-            services.cost_rates_delete(rates=rates, by=request.user)
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        return redirect("reports:cost_rates_list")
+class CostRatesDeleteView(CostWritersMixin, ServiceDeleteView):
+    selector = staticmethod(selectors.cost_rates_list)
+    delete_service = staticmethod(lambda rates, by: services.cost_rates_delete(rates=rates, by=by))
+    success_url_name = "reports:cost_rates_list"
 
 
 class ManualCostListView(CostWritersMixin, FilteredListView):
@@ -411,26 +429,16 @@ class ManualCostCreateView(CostWritersMixin, FormView):
         return redirect("reports:manual_cost_list")
 
 
-class ManualCostDeleteView(CostWritersMixin, View):
-    def post(self, request, pk: int):
-        cost = get_object_or_404(selectors.manual_cost_list(user=request.user), pk=pk)
-        try:
-            services.manual_cost_delete(cost=cost, by=request.user)
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        return redirect("reports:manual_cost_list")
+class ManualCostDeleteView(CostWritersMixin, ServiceDeleteView):
+    selector = staticmethod(selectors.manual_cost_list)
+    delete_service = staticmethod(lambda cost, by: services.manual_cost_delete(cost=cost, by=by))
+    success_url_name = "reports:manual_cost_list"
 
 
-class SpendRecordersMixin(PortalMixin):
+class SpendRecordersMixin(ProviderStaffMixin):
     """The provider's administrators, who record what winning customers cost."""
 
     required_capability = Capability.RECORD_ACQUISITION_SPEND
-
-    def dispatch(self, request, *args, **kwargs):
-        access = access_for(request.user) if request.user.is_authenticated else None
-        if access is not None and not access.is_provider_staff:
-            raise Http404
-        return super().dispatch(request, *args, **kwargs)
 
 
 class AcquisitionSpendListView(FilteredListView):
@@ -469,14 +477,10 @@ class AcquisitionSpendCreateView(SpendRecordersMixin, FormView):
         return redirect("reports:acquisition_spend_list")
 
 
-class AcquisitionSpendDeleteView(SpendRecordersMixin, View):
-    def post(self, request, pk: int):
-        spend = get_object_or_404(selectors.acquisition_spend_list(user=request.user), pk=pk)
-        try:
-            services.acquisition_spend_delete(spend=spend, by=request.user)
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        return redirect("reports:acquisition_spend_list")
+class AcquisitionSpendDeleteView(SpendRecordersMixin, ServiceDeleteView):
+    selector = staticmethod(selectors.acquisition_spend_list)
+    delete_service = staticmethod(lambda spend, by: services.acquisition_spend_delete(spend=spend, by=by))
+    success_url_name = "reports:acquisition_spend_list"
 
 
 def _errors_on(form, error: ValidationError, renamed: dict[str, str] | None = None) -> None:
@@ -661,9 +665,7 @@ class ServiceKpiView(PortalMixin, TemplateView):
             return self.render_to_response(self.get_context_data(form=form, report=None))
         first, last = form.cleaned_data["month_from"], form.cleaned_data["month_to"]
         customer = form.cleaned_data.get("customer")
-        customer_id = customer.pk if customer is not None else None
-        if customer_id is None and not self.access.is_provider_staff:
-            customer_id = self.access.organisation_id
+        customer_id = service.report_customer(request.user, customer.pk if customer is not None else None)
         report = service.service_report(user=request.user, first=first, last=last, customer_id=customer_id)
         context = self.get_context_data(
             form=form,
